@@ -1,0 +1,112 @@
+"""The overdue-invoice e-mail appliance: application factory and command-line entry.
+
+``python app.py`` serves the browser forms with waitress on 127.0.0.1:8080;
+``python app.py --email_pendencia_financeira`` runs the daily reminder job (for the OS scheduler).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from flask import Flask
+from flask_migrate import Migrate
+from sqlalchemy import event
+
+from models import db
+
+BASE_DIR = Path(__file__).resolve().parent
+migrate = Migrate()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: defaults, then ``instance/config.py``, then the caller's overrides."""
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("APPLIANCE_INSTANCE")
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(
+        SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL")
+        or "sqlite:///" + os.path.join(app.instance_path, "appliance.db"),
+        MAX_CONTENT_LENGTH=int(os.environ.get("UPLOAD_LIMIT_MB", "50")) * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PER_PAGE=50,
+    )
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+    else:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / "secret_key")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+    from blueprints import register_blueprints
+    register_blueprints(app)
+    return app
+
+
+def _instance_secret(path: Path) -> str:
+    """The session-signing key, created once per station and readable by its owner only."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Integrity and concurrency settings every SQLite connection needs."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    """Options of ``python app.py``: serve (default) or run the scheduled reminder job."""
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="Overdue-invoice e-mail appliance. Without options, serves the browser forms.",
+    )
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this PC only)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    parser.add_argument("--email_pendencia_financeira", action="store_true",
+                        help="run the daily job: e-mail every delinquent customer, then exit "
+                             "(the same job as `flask --app app email-pendencia-financeira`)")
+    parser.add_argument("--date", metavar="AAAA-MM-DD",
+                        help="with --email_pendencia_financeira: run as of this date (default today)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="with --email_pendencia_financeira: send nothing, record nothing")
+    parser.add_argument("--json", action="store_true",
+                        help="with --email_pendencia_financeira: print the plan or result as JSON")
+    parser.add_argument("--customer", metavar="CODE",
+                        help="with --email_pendencia_financeira: only this customer")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python app.py``."""
+    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    app = create_app()
+    if args.email_pendencia_financeira:
+        from blueprints.cli import run_reminder_job
+        return run_reminder_job(app, date=args.date, dry_run=args.dry_run,
+                                as_json=args.json, customer=args.customer)
+    from waitress import serve
+    print(f"Servindo em http://{args.host}:{args.port}/ (Ctrl+C para parar)", flush=True)
+    serve(app, host=args.host, port=args.port, threads=4)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

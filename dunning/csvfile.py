@@ -1,0 +1,160 @@
+"""Reading the ERP's CSV exports: encoding and delimiter detection, header matching.
+
+Shared by the invoice import and the policies import, from the CLI and from uploads alike.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import shutil
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in an input file, named the way staff can find it in a spreadsheet."""
+
+    line: int
+    column: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"linha {self.line}" + (f", coluna {self.column}" if self.column else "")
+        value = f" '{self.value}'" if self.value else ""
+        return f"{where}: {self.message}{value}"
+
+
+class FileRejected(Exception):
+    """The file was refused as a whole; nothing was written. ``errors`` holds up to 100 reasons."""
+
+    def __init__(self, errors: list[RowError], truncated: bool = False):
+        super().__init__(f"{len(errors)} erro(s)")
+        self.errors = errors
+        self.truncated = truncated
+
+
+def normalize_header(name: str) -> str:
+    """Header key ignoring case, accents, spaces, ``_``, ``-`` and ``.``: "Dt_Vencimento" -> "dtvencimento"."""
+    decomposed = unicodedata.normalize("NFKD", name.strip().lower())
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return "".join(c for c in letters if c not in " _-.\t\ufeff")
+
+
+def _seekable(stream: BinaryIO) -> BinaryIO:
+    """The stream itself when it can be read twice, else a temporary copy of it."""
+    try:
+        stream.seek(0)
+        return stream
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        copy = tempfile.TemporaryFile()
+        shutil.copyfileobj(stream, copy)
+        copy.seek(0)
+        return copy
+
+
+def detect_encoding(stream: BinaryIO) -> str:
+    """``utf-8-sig`` when the whole file is valid UTF-8, else ``cp1252``; rejects binary files.
+
+    Reads the file once in chunks, so memory does not grow with its size.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8 = True
+    empty = True
+    while chunk := stream.read(_CHUNK):
+        empty = empty and not chunk.strip()
+        if b"\x00" in chunk:
+            raise FileRejected([RowError(0, "", "", "o arquivo não é um CSV de texto (contém bytes nulos)")])
+        if utf8:
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                utf8 = False
+    if empty:
+        raise FileRejected([RowError(1, "", "", "o arquivo está vazio")])
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    stream.seek(0)
+    return "utf-8-sig" if utf8 else "cp1252"
+
+
+def _detect_delimiter(header_line: str) -> str:
+    """``;`` or ``,``, whichever the header row uses more (outside quotes)."""
+    counts = {";": 0, ",": 0}
+    quoted = False
+    for char in header_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    return ";" if counts[";"] >= counts[","] and counts[";"] else ","
+
+
+class CsvSource:
+    """A decoded CSV file: its header cells, the delimiter, and an iterator of (line, cells)."""
+
+    def __init__(self, stream: BinaryIO):
+        """Open ``stream`` (binary) after detecting its encoding and delimiter."""
+        self.binary = _seekable(stream)
+        self.encoding = detect_encoding(self.binary)
+        self.binary.seek(0, io.SEEK_END)
+        self.size = self.binary.tell()
+        self.binary.seek(0)
+        self.text = io.TextIOWrapper(self.binary, encoding=self.encoding, newline="",
+                                     errors="strict")
+        try:
+            first = self.text.readline()
+        except UnicodeDecodeError:
+            raise FileRejected([RowError(1, "", "", "o arquivo não é texto UTF-8 nem Windows-1252")])
+        self.delimiter = _detect_delimiter(first)
+        self.header = next(csv.reader([first], delimiter=self.delimiter), [])
+        self.header = [cell.strip() for cell in self.header]
+
+    def position(self) -> int:
+        """Bytes consumed so far (approximate, for progress bars)."""
+        return self.binary.tell()
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """Data rows with the line number where each starts; blank rows are skipped."""
+        reader = csv.reader(self.text, delimiter=self.delimiter)
+        line = 2
+        try:
+            for cells in reader:
+                if any(c.strip() for c in cells):
+                    yield line, cells
+                line = reader.line_num + 2
+        except UnicodeDecodeError:
+            raise FileRejected([RowError(line, "", "", "o arquivo não é texto UTF-8 nem Windows-1252")])
+        except csv.Error as exc:
+            raise FileRejected([RowError(line, "", "", f"CSV malformado ({exc})")])
+
+    def map_columns(self, aliases: dict[str, tuple[str, ...]],
+                    required: tuple[str, ...]) -> tuple[dict[str, int], list[RowError], list[str]]:
+        """Match header cells to canonical fields: (field -> index, errors, unknown headers)."""
+        lookup = {normalize_header(a): field for field, names in aliases.items()
+                  for a in (field, *names)}
+        index: dict[str, int] = {}
+        errors: list[RowError] = []
+        unknown: list[str] = []
+        for i, cell in enumerate(self.header):
+            field = lookup.get(normalize_header(cell))
+            if field is None:
+                if cell:
+                    unknown.append(cell)
+            elif field in index:
+                errors.append(RowError(1, cell, "", f"coluna repetida (já existe '{self.header[index[field]]}')"))
+            else:
+                index[field] = i
+        for field in required:
+            if field not in index:
+                errors.append(RowError(1, field, "", "coluna obrigatória ausente no cabeçalho"))
+        return index, errors, unknown

@@ -1,0 +1,62 @@
+"""pt-BR money and dates, parsed from the ERP's exports and shown on pages and in e-mails alike."""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+_BR_THOUSANDS = re.compile(r"^\d{1,3}(\.\d{3})+(,\d{1,2})?$")
+_BR_PLAIN = re.compile(r"^\d+(,\d{1,2})?$")
+_DOT_DECIMAL = re.compile(r"^\d+(\.\d{1,2})?$")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_BR_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+
+def parse_cents(text: str) -> int:
+    """Parse ``1.234,56``, ``1234,56``, ``1234.56`` or ``1234`` (optionally ``R$``, ``-``) to cents.
+
+    ``1.234`` (dots in groups of three, no comma) is read as thousands, as a pt-BR ERP writes it.
+    Raises ValueError for anything else, including more than two decimals.
+    """
+    value = text.strip().replace("R$", "").replace("\u00a0", "").strip()
+    negative = value.startswith("-")
+    if negative:
+        value = value[1:].strip()
+    if _BR_THOUSANDS.match(value) or _BR_PLAIN.match(value):
+        units, _, frac = value.replace(".", "").partition(",")
+    elif _DOT_DECIMAL.match(value):
+        units, _, frac = value.partition(".")
+    else:
+        raise ValueError(text)
+    cents = int(units) * 100 + int((frac + "00")[:2])
+    return -cents if negative else cents
+
+
+def parse_date(text: str) -> date:
+    """Parse ``dd/mm/aaaa`` or ``aaaa-mm-dd``; ValueError for anything else or an impossible date."""
+    value = text.strip()
+    if m := _ISO_DATE.match(value):
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    if m := _BR_DATE.match(value):
+        return date(int(m[3]), int(m[2]), int(m[1]))
+    raise ValueError(text)
+
+
+def format_brl(cents: int | None) -> str:
+    """Cents as ``R$ 1.234,56`` (``-R$ 5,00`` when negative, empty for None)."""
+    if cents is None:
+        return ""
+    sign = "-" if cents < 0 else ""
+    units, frac = divmod(abs(cents), 100)
+    return f"{sign}R$ {units:,}".replace(",", ".") + f",{frac:02d}"
+
+
+def format_date(value: date | None) -> str:
+    """A date as ``dd/mm/aaaa`` (empty for None)."""
+    return value.strftime("%d/%m/%Y") if value else ""
+
+
+def cents_to_str(cents: int) -> str:
+    """Cents as the JSON form of SPEC §6: a string with a dot, ``1234.56``."""
+    sign = "-" if cents < 0 else ""
+    units, frac = divmod(abs(cents), 100)
+    return f"{sign}{units}.{frac:02d}"

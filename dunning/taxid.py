@@ -1,0 +1,45 @@
+"""CPF and CNPJ check digits, including the alphanumeric CNPJ in force from July 2026.
+
+Values are stored exactly as the ERP gives them; this only tells whether one is plausible.
+"""
+from __future__ import annotations
+
+import re
+
+_SEPARATORS = re.compile(r"[.\-/\s]")
+_CNPJ_SHAPE = re.compile(r"^[0-9A-Z]{12}[0-9]{2}$")
+
+
+def _digit(total: int) -> int:
+    """Modulo-11 check digit shared by CPF and CNPJ."""
+    rest = total % 11
+    return 0 if rest < 2 else 11 - rest
+
+
+def is_valid_cpf(value: str) -> bool:
+    """Whether ``value`` (with or without punctuation) is a CPF with correct check digits."""
+    digits = _SEPARATORS.sub("", value)
+    if len(digits) != 11 or not digits.isdigit() or digits == digits[0] * 11:
+        return False
+    nums = [int(c) for c in digits]
+    d1 = _digit(sum(n * w for n, w in zip(nums[:9], range(10, 1, -1))))
+    d2 = _digit(sum(n * w for n, w in zip(nums[:10], range(11, 1, -1))))
+    return nums[9] == d1 and nums[10] == d2
+
+
+def is_valid_cnpj(value: str) -> bool:
+    """Whether ``value`` is a numeric or alphanumeric CNPJ (each character worth ASCII - 48)."""
+    chars = _SEPARATORS.sub("", value).upper()
+    if not _CNPJ_SHAPE.match(chars) or chars == chars[0] * 14:
+        return False
+    nums = [ord(c) - 48 for c in chars]
+    weights = [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
+    d1 = _digit(sum(n * w for n, w in zip(nums[:12], weights[1:])))
+    d2 = _digit(sum(n * w for n, w in zip(nums[:12] + [d1], weights)))
+    return nums[12] == d1 and nums[13] == d2
+
+
+def is_valid_tax_id(value: str) -> bool:
+    """A CPF (11 digits) or a CNPJ (14 characters); an empty value is not checked here."""
+    compact = _SEPARATORS.sub("", value)
+    return is_valid_cpf(compact) if len(compact) == 11 else is_valid_cnpj(compact)

@@ -1,0 +1,77 @@
+"""Reminder runs and their outbox: one line per customer and run date, never sent twice."""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models import db
+from models.party import Customer
+
+
+class LineStatus(str, enum.Enum):
+    """Where a customer's reminder for one run date stands."""
+
+    PENDING = "pending"
+    SENDING = "sending"          # committed before the message goes to the server
+    SENT = "sent"
+    FAILED_TEMPORARY = "failed_temporary"
+    FAILED_PERMANENT = "failed_permanent"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"          # found still `sending` by a later run: never re-sent automatically
+
+
+# Statuses that count as "a reminder went (or may have gone) out" for the resend interval.
+DELIVERED_STATUSES = (LineStatus.SENT.value, LineStatus.SENDING.value, LineStatus.UNKNOWN.value)
+
+
+class Run(db.Model):
+    """One execution of the daily job (scheduler, CLI or the browser's "Enviar agora")."""
+
+    __tablename__ = "run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    as_of: Mapped[date] = mapped_column(index=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    trigger: Mapped[str] = mapped_column(String(20), default="scheduler")
+    message: Mapped[str] = mapped_column(Text, default="")
+    sent_count: Mapped[int] = mapped_column(default=0)
+    failed_count: Mapped[int] = mapped_column(default=0)
+    skipped_count: Mapped[int] = mapped_column(default=0)
+
+    lines: Mapped[list[OutboxLine]] = relationship(back_populates="run", order_by="OutboxLine.id")
+
+
+class OutboxLine(db.Model):
+    """A customer's reminder for one run date: its status, Message-ID and the server's reply."""
+
+    __tablename__ = "outbox_line"
+    __table_args__ = (
+        # At most one non-skipped line per customer and date: the "never twice" guarantee.
+        Index("uq_outbox_customer_date", "customer_id", "as_of", unique=True,
+              sqlite_where=text("status != 'skipped'"),
+              postgresql_where=text("status != 'skipped'")),
+        Index("ix_outbox_customer_status", "customer_id", "status", "as_of"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    as_of: Mapped[date]
+    status: Mapped[str] = mapped_column(String(20), default=LineStatus.PENDING.value)
+    skip_reason: Mapped[str] = mapped_column(String(30), default="")
+    recipients: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(255), default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    smtp_code: Mapped[int | None] = mapped_column(default=None)
+    smtp_reply: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    run: Mapped[Run] = relationship(back_populates="lines")
+    customer: Mapped[Customer] = relationship()

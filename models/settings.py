@@ -1,0 +1,50 @@
+"""Station settings ("Configuração da Estação > Internet > E-mail") and sending settings: one row."""
+from __future__ import annotations
+
+from sqlalchemy import String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models import db
+
+
+class StationSettings(db.Model):
+    """The single settings row (id 1). The SMTP password is stored Fernet-encrypted only."""
+
+    __tablename__ = "station_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    smtp_server: Mapped[str] = mapped_column(String(255), default="")
+    smtp_port: Mapped[int] = mapped_column(default=587)
+    smtp_security: Mapped[str] = mapped_column(String(10), default="starttls")  # none|starttls|ssl
+    smtp_user: Mapped[str] = mapped_column(String(255), default="")
+    smtp_password_encrypted: Mapped[str] = mapped_column(Text, default="")
+    sender_name: Mapped[str] = mapped_column(String(200), default="")
+    sender_address: Mapped[str] = mapped_column(String(254), default="")
+    reply_to: Mapped[str] = mapped_column(String(254), default="")
+    bcc: Mapped[str] = mapped_column(String(254), default="")
+    smtp_timeout: Mapped[int] = mapped_column(default=60)
+    max_per_minute: Mapped[int | None] = mapped_column(default=None)
+
+    resend_interval_days: Mapped[int] = mapped_column(default=7)
+    only_overdue: Mapped[bool] = mapped_column(default=False)
+    shift_due_dates: Mapped[bool] = mapped_column(default=True)
+    contact_line: Mapped[str] = mapped_column(Text, default="")
+    # Empty = the built-in default template.
+    subject_template: Mapped[str] = mapped_column(Text, default="")
+    text_template: Mapped[str] = mapped_column(Text, default="")
+    html_template: Mapped[str] = mapped_column(Text, default="")
+
+    @property
+    def smtp_configured(self) -> bool:
+        """A run can only send once a server and a sender are known."""
+        return bool(self.smtp_server and self.sender_address)
+
+    @classmethod
+    def load(cls, session: Session) -> StationSettings:
+        """The settings row, created with defaults on first use."""
+        row = session.scalar(select(cls).where(cls.id == 1))
+        if row is None:
+            row = cls(id=1)
+            session.add(row)
+            session.flush()
+        return row
