@@ -72,6 +72,26 @@ class OutboxLine(db.Model):
     smtp_reply: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime | None] = mapped_column(default=None)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The exact MIME message, kept from `sending` until the server accepts it, so that a failed or
+    # `unknown` line can be re-sent by hand exactly as it was (same Message-ID); cleared on `sent`.
+    message: Mapped[str] = mapped_column(Text, default="")
 
     run: Mapped[Run] = relationship(back_populates="lines")
     customer: Mapped[Customer] = relationship()
+
+
+class RunLock(db.Model):
+    """The single row (id 1) a run claims so that two runs never send at once (works on Windows).
+
+    Claimed with a compare-and-swap on ``token`` ('' = free); a claim whose process is dead on this
+    host, or whose heartbeat is stale, is taken over by the next run.
+    """
+
+    __tablename__ = "run_lock"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), default="")
+    pid: Mapped[int] = mapped_column(default=0)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    acquired_at: Mapped[datetime | None] = mapped_column(default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 02:40:04.110939
+Create Date: 2026-11-28 02:43:25.468925
 
 """
 from alembic import op
@@ -54,6 +54,15 @@ def upgrade():
     with op.batch_alter_table('run', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_run_as_of'), ['as_of'], unique=False)
 
+    op.create_table('run_lock',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('pid', sa.Integer(), nullable=False),
+    sa.Column('host', sa.String(length=255), nullable=False),
+    sa.Column('acquired_at', sa.DateTime(), nullable=True),
+    sa.Column('heartbeat_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_run_lock'))
+    )
     op.create_table('station_settings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('smtp_server', sa.String(length=255), nullable=False),
@@ -178,6 +187,7 @@ def upgrade():
     sa.Column('smtp_reply', sa.Text(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
     sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.Column('message', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], name=op.f('fk_outbox_line_customer_id_customer')),
     sa.ForeignKeyConstraint(['run_id'], ['run.id'], name=op.f('fk_outbox_line_run_id_run')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_line'))
@@ -214,6 +224,7 @@ def downgrade():
     op.drop_table('account')
     op.drop_table('user')
     op.drop_table('station_settings')
+    op.drop_table('run_lock')
     with op.batch_alter_table('run', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_run_as_of'))
 
