@@ -57,3 +57,15 @@ def session(app):
     """A database session inside an app context."""
     with app.app_context():
         yield db.session
+
+
+@pytest.fixture
+def staff(app, client):
+    """``client`` logged in as a staff user (CSRF off; tests of CSRF turn it back on)."""
+    from dunning.users import create_user
+    app.config["WTF_CSRF_ENABLED"] = False
+    with app.app_context():
+        create_user(db.session, "caixa", "senha-segura-1")
+    response = client.post("/entrar", data={"username": "caixa", "password": "senha-segura-1"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
