@@ -48,6 +48,8 @@ def create_app(test_config: dict | None = None) -> Flask:
             event.listen(db.engine, "connect", _sqlite_pragmas)
 
     from blueprints import register_blueprints
+    from blueprints.web import init_web
+    init_web(app)  # login, CSRF, error pages, template filters
     register_blueprints(app)
     return app
 

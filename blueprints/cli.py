@@ -53,6 +53,22 @@ def import_invoices_command(file) -> None:
             click.echo(f"  {warning}")
 
 
+@bp.cli.command("create-user")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="read the password from standard input (never from the command line)")
+def create_user_command(name: str, password_stdin: bool) -> None:
+    """Create a user of the browser forms."""
+    from dunning.users import UserError, create_user
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        create_user(db.session, name, password)
+    except UserError as exc:
+        click.echo(f"Erro: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"Usuário {name.strip()} criado.")
+
+
 def run_reminder_job(app: Flask, date: str | None, dry_run: bool, as_json: bool,
                      customer: str | None) -> int:
     """The scheduler's entry (``python app.py --email_pendencia_financeira``); returns the exit code."""

@@ -1,0 +1,18 @@
+"""Painel: totals, the aging chart and the last run, at a glance."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, render_template
+
+from dunning.dashboard import aging_bars, summary
+from models import db
+
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.route("/")
+def index():
+    """The Painel as of today."""
+    figures = summary(db.session, date.today())
+    return render_template("dashboard.html", s=figures, bars=aging_bars(figures.aging))

@@ -1,0 +1,96 @@
+"""What every browser page shares: login, CSRF, error pages, template filters, the page blueprints."""
+from __future__ import annotations
+
+from flask import Flask, redirect, render_template, request, url_for
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import exists, select
+
+from dunning.formatting import format_brl, format_date
+from models import User, db
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+# Endpoints reachable without a login: the login form itself, the first-run page, the stylesheet.
+PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static"}
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    """The logged-in user from the id stored in the session cookie."""
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def init_web(app: Flask) -> None:
+    """Login required everywhere, CSRF on every form, friendly error pages, pt-BR filters."""
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Entre com seu usuário e senha para continuar."
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    # The delivery code registers the same filters for e-mails; both point at dunning.formatting.
+    app.jinja_env.filters.setdefault("brl", format_brl)
+    app.jinja_env.filters.setdefault("data", format_date)
+    app.before_request(_require_login)
+    app.jinja_env.globals["page_url"] = page_url
+    for code in (400, 403, 404, 405, 413, 500):
+        app.register_error_handler(code, _error_page)
+    app.register_error_handler(CSRFError, _csrf_error)
+
+
+def register_pages(app: Flask) -> None:
+    """Attach the browser pages' blueprints."""
+    from blueprints import (auth, companies, customers, dashboard, groups, imports, invoices,
+                            preview, runs, settings)
+    for module in (auth, dashboard, customers, groups, companies, invoices, imports, preview, runs,
+                   settings):
+        app.register_blueprint(module.bp)
+
+
+def page_url(number: int) -> str:
+    """The current list page's address with another page number, keeping search and filters."""
+    args = {**(request.view_args or {}), **request.args.to_dict(), "page": number}
+    return url_for(request.endpoint, **args)
+
+
+def _require_login():
+    """Send anonymous visitors to the login form (or to the first-run page while no user exists)."""
+    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+        return None
+    if request.endpoint is None:
+        return None  # a 404: show the error page, which reveals nothing
+    if not db.session.scalar(select(exists().where(User.id.isnot(None)))):
+        return redirect(url_for("auth.setup"))
+    return login_manager.unauthorized()
+
+
+ERROR_MESSAGES = {
+    400: ("Pedido inválido", "O navegador enviou um pedido que o sistema não entendeu."),
+    403: ("Acesso negado", "Você não tem permissão para ver esta página."),
+    404: ("Página não encontrada", "O endereço não existe. Use o menu acima para navegar."),
+    405: ("Ação não permitida", "Esta página não aceita esse tipo de pedido."),
+    413: ("Arquivo grande demais", "O arquivo enviado passa do limite de tamanho permitido "
+                                   "({limit} MB). Divida o arquivo ou peça para aumentar o limite "
+                                   "(MAX_CONTENT_LENGTH em instance/config.py)."),
+    500: ("Erro interno", "Algo deu errado ao processar o pedido. Nada foi alterado; tente de novo "
+                          "e, se o erro continuar, avise o suporte."),
+}
+
+
+def _error_page(error):
+    """A pt-BR page for HTTP errors, without technical details."""
+    code = getattr(error, "code", 500) or 500
+    if code == 500:
+        db.session.rollback()
+    title, message = ERROR_MESSAGES.get(code, ERROR_MESSAGES[500])
+    limit = (request.max_content_length or 0) // (1024 * 1024)
+    return render_template("error.html", code=code, title=title,
+                           message=message.format(limit=limit)), code
+
+
+def _csrf_error(error: CSRFError):
+    """A form posted without (or with an expired) CSRF token: ask to reload instead of acting."""
+    return render_template("error.html", code=400, title="Formulário expirado",
+                           message="O formulário expirou ou não veio desta página. Volte, "
+                                   "recarregue a página e tente de novo."), 400

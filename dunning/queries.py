@@ -1,0 +1,153 @@
+"""The browser's list queries: customers, invoices, runs, searchable and ready to paginate.
+
+"Vencida" in these lists means what staff read on the invoice: open (saldo > 0) with a vencimento
+before the date given. Whether a reminder is due (tolerance, weekends, holidays) is
+``dunning.rules.plan``'s business, shown on the preview page.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Select, and_, case, exists, false, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from models import Account, Company, Customer, CustomerGroup, Invoice, OutboxLine, Run
+
+_NOT_DIGITS = re.compile(r"\D")
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, with LIKE's wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def overdue_invoice(as_of: date):
+    """SQL condition: an open invoice whose printed vencimento is before ``as_of``."""
+    return and_(Invoice.balance_cents > 0, Invoice.due_date < as_of)
+
+
+def customers_query(search: str = "", overdue_only: bool = False,
+                    as_of: date | None = None) -> Select:
+    """Customers by code, matching ``search`` in code, name or CPF/CNPJ (with or without punctuation)."""
+    stmt = select(Customer).options(selectinload(Customer.group)).order_by(Customer.code)
+    search = search.strip()
+    if search:
+        terms = [Customer.code.ilike(_like(search), escape="\\"),
+                 Customer.name.ilike(_like(search), escape="\\"),
+                 Customer.tax_id.ilike(_like(search), escape="\\")]
+        digits = _NOT_DIGITS.sub("", search)
+        if len(digits) >= 3:
+            bare = func.replace(func.replace(func.replace(Customer.tax_id, ".", ""), "/", ""), "-", "")
+            terms.append(bare.like(f"%{digits}%"))
+        stmt = stmt.where(or_(*terms))
+    if overdue_only:
+        stmt = stmt.where(exists().where(Invoice.customer_id == Customer.id, overdue_invoice(as_of)))
+    return stmt
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What a customer owes: open and overdue totals, in cents."""
+
+    open_cents: int = 0
+    overdue_cents: int = 0
+
+
+def balances(session: Session, customer_ids: list[int], as_of: date) -> dict[int, Balance]:
+    """Open and overdue totals of a page of customers, in one query."""
+    if not customer_ids:
+        return {}
+    rows = session.execute(
+        select(Invoice.customer_id, func.sum(Invoice.balance_cents),
+               func.sum(case((Invoice.due_date < as_of, Invoice.balance_cents), else_=0)))
+        .where(Invoice.customer_id.in_(customer_ids), Invoice.balance_cents > 0)
+        .group_by(Invoice.customer_id))
+    return {cid: Balance(open_cents or 0, overdue_cents or 0) for cid, open_cents, overdue_cents in rows}
+
+
+def invoices_query(company_id: int | None = None, customer_id: int | None = None,
+                   overdue_only: bool = False, include_settled: bool = False,
+                   as_of: date | None = None) -> Select:
+    """Invoices by vencimento, filtered by empresa, cliente, vencidas; open ones unless asked."""
+    stmt = (select(Invoice)
+            .options(selectinload(Invoice.company), selectinload(Invoice.customer),
+                     selectinload(Invoice.account))
+            .order_by(Invoice.due_date, Invoice.id))
+    if company_id:
+        stmt = stmt.where(Invoice.company_id == company_id)
+    if customer_id:
+        stmt = stmt.where(Invoice.customer_id == customer_id)
+    if overdue_only:
+        stmt = stmt.where(overdue_invoice(as_of))
+    elif not include_settled:
+        stmt = stmt.where(Invoice.balance_cents > 0)
+    return stmt
+
+
+def find_customer(session: Session, code: str) -> Customer | None:
+    """The customer with exactly this code."""
+    return session.scalar(select(Customer).where(Customer.code == code.strip()))
+
+
+def open_invoices(session: Session, customer_id: int) -> list[Invoice]:
+    """A customer's open invoices, oldest vencimento first."""
+    return list(session.scalars(
+        select(Invoice).options(selectinload(Invoice.company), selectinload(Invoice.account))
+        .where(Invoice.customer_id == customer_id, Invoice.balance_cents > 0)
+        .order_by(Invoice.due_date, Invoice.id)))
+
+
+def reminder_history(session: Session, customer_id: int, limit: int = 50) -> list[OutboxLine]:
+    """A customer's latest reminder lines, newest first."""
+    return list(session.scalars(
+        select(OutboxLine).where(OutboxLine.customer_id == customer_id)
+        .order_by(OutboxLine.as_of.desc(), OutboxLine.id.desc()).limit(limit)))
+
+
+def accounts(session: Session) -> list[Account]:
+    """Every (Empresa, Conta), for the account choices of the policy forms."""
+    return list(session.scalars(
+        select(Account).join(Account.company).options(selectinload(Account.company))
+        .order_by(Company.code, Account.code)))
+
+
+def companies(session: Session) -> list[Company]:
+    """Every Empresa, by code, with its accounts."""
+    return list(session.scalars(
+        select(Company).options(selectinload(Company.accounts)).order_by(Company.code)))
+
+
+def groups_query(search: str = "") -> Select:
+    """Customer groups by code, matching ``search`` in code or name, with their customer counts."""
+    count = (select(func.count(Customer.id)).where(Customer.group_id == CustomerGroup.id)
+             .correlate(CustomerGroup).scalar_subquery())
+    stmt = select(CustomerGroup, count.label("customers")).order_by(CustomerGroup.code)
+    if search.strip():
+        pattern = _like(search.strip())
+        stmt = stmt.where(or_(CustomerGroup.code.ilike(pattern, escape="\\"),
+                              CustomerGroup.name.ilike(pattern, escape="\\")))
+    return stmt
+
+
+def runs_query() -> Select:
+    """Runs, newest first."""
+    return select(Run).order_by(Run.id.desc())
+
+
+def run_lines_query(run_id: int, status: str = "", search: str = "") -> Select:
+    """A run's lines, optionally only one status or customers matching ``search``."""
+    stmt = (select(OutboxLine).join(OutboxLine.customer)
+            .options(selectinload(OutboxLine.customer))
+            .where(OutboxLine.run_id == run_id).order_by(OutboxLine.id))
+    if status == "failed":
+        stmt = stmt.where(OutboxLine.status.in_(("failed_temporary", "failed_permanent")))
+    elif status:
+        stmt = stmt.where(OutboxLine.status == status)
+    if search.strip():
+        pattern = _like(search.strip())
+        stmt = stmt.where(or_(Customer.code.ilike(pattern, escape="\\"),
+                              Customer.name.ilike(pattern, escape="\\")))
+    return stmt
