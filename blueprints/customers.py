@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from wtforms import FieldList, FormField, RadioField, TextAreaField
+from wtforms import FieldList, FormField, RadioField, SelectChoice, TextAreaField
 
 from blueprints.forms import (AccountEntryForm, BillingAccountForm, PageForm, collect_rows,
                               prepare_rows, tolerance_field)
@@ -14,8 +14,8 @@ from models import Customer, SendEmail, db
 
 bp = Blueprint("customers", __name__, url_prefix="/clientes")
 
-SEND_CHOICES = [(SendEmail.INHERIT.value, "Herdar do grupo"), (SendEmail.YES.value, "Sim"),
-                (SendEmail.NO.value, "Não")]
+SEND_CHOICES = [SelectChoice(SendEmail.INHERIT.value, "Herdar do grupo"),
+                SelectChoice(SendEmail.YES.value, "Sim"), SelectChoice(SendEmail.NO.value, "Não")]
 
 
 class CustomerPolicyForm(PageForm):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Form, IntegerField, SelectField
+from wtforms import BooleanField, Form, IntegerField, SelectChoice, SelectField
 from wtforms.meta import DefaultMeta
 from wtforms.validators import NumberRange, Optional
 
@@ -54,9 +54,9 @@ class BillingAccountForm(SubForm):
     remove = BooleanField("Remover")
 
 
-def account_choices(accounts: list[Account]) -> list[tuple[int, str]]:
+def account_choices(accounts: list[Account]) -> list[SelectChoice]:
     """The account select's options; 0 is the empty choice of the "add" row."""
-    return [(0, "— escolha —")] + [(a.id, account_label(a)) for a in accounts]
+    return [SelectChoice(0, "— escolha —")] + [SelectChoice(a.id, account_label(a)) for a in accounts]
 
 
 def prepare_rows(field_list, accounts: list[Account]) -> None:

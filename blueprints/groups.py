@@ -25,7 +25,8 @@ def index():
     search = request.args.get("q", "")
     page = db.paginate(queries.groups_query(search), per_page=current_app.config["PER_PAGE"],
                        error_out=False)
-    return render_template("groups/index.html", page=page, search=search)
+    sizes = queries.group_sizes(db.session, [g.id for g in page.items])
+    return render_template("groups/index.html", page=page, search=search, sizes=sizes)
 
 
 @bp.route("/<int:group_id>", methods=["GET", "POST"])

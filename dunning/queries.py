@@ -121,15 +121,21 @@ def companies(session: Session) -> list[Company]:
 
 
 def groups_query(search: str = "") -> Select:
-    """Customer groups by code, matching ``search`` in code or name, with their customer counts."""
-    count = (select(func.count(Customer.id)).where(Customer.group_id == CustomerGroup.id)
-             .correlate(CustomerGroup).scalar_subquery())
-    stmt = select(CustomerGroup, count.label("customers")).order_by(CustomerGroup.code)
+    """Customer groups by code, matching ``search`` in code or name."""
+    stmt = select(CustomerGroup).options(selectinload(CustomerGroup.account_rules)).order_by(CustomerGroup.code)
     if search.strip():
         pattern = _like(search.strip())
         stmt = stmt.where(or_(CustomerGroup.code.ilike(pattern, escape="\\"),
                               CustomerGroup.name.ilike(pattern, escape="\\")))
     return stmt
+
+
+def group_sizes(session: Session, group_ids: list[int]) -> dict[int, int]:
+    """How many customers each of a page of groups has."""
+    if not group_ids:
+        return {}
+    return dict(session.execute(select(Customer.group_id, func.count()).where(
+        Customer.group_id.in_(group_ids)).group_by(Customer.group_id)).all())
 
 
 def runs_query() -> Select:
