@@ -69,3 +69,22 @@ def staff(app, client):
     response = client.post("/entrar", data={"username": "caixa", "password": "senha-segura-1"})
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
+
+
+@pytest.fixture
+def smtp_server(tmp_path):
+    """A real SMTP server on 127.0.0.1 (plain, no AUTH) recording what it receives; see smtpserver."""
+    from smtpserver import SmtpServer
+    server = SmtpServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_tls_server(tmp_path, monkeypatch):
+    """A real SMTP server requiring STARTTLS + AUTH, with a certificate the client trusts."""
+    from smtpserver import SmtpServer
+    server = SmtpServer(tmp_path, tls=True).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.cafile))
+    yield server
+    server.stop()

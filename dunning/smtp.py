@@ -1,0 +1,293 @@
+"""One SMTP connection for a batch, built from the station's settings at the moment of sending.
+
+smtplib directly, not Flask-Mail: Flask-Mail reads its configuration once at start-up, and the
+run needs control Flask-Mail does not give: a timeout on every operation, telling "refused" from
+"maybe delivered" (a connection lost after the message was transmitted), reconnecting after a
+421, and the per-minute cap.
+"""
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+import time
+from collections import deque
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formataddr, formatdate, make_msgid
+from typing import Callable
+
+from dunning.crypto import decrypt_secret
+from dunning.statement import clean_header
+
+SECURITY_CHOICES = ("none", "starttls", "ssl")
+_EOLS = re.compile(rb"\r\n|\n|\r")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class SmtpFailure(Exception):
+    """The server (or the network) did not take a message; ``code`` is None without a reply."""
+
+    def __init__(self, code: int | None, reply: str):
+        super().__init__(f"{code} {reply}" if code else reply)
+        self.code = code
+        self.reply = reply
+
+
+class TemporaryFailure(SmtpFailure):
+    """4xx, timeout or connection lost before the message was complete: try again later."""
+
+
+class PermanentFailure(SmtpFailure):
+    """5xx: the server refused this message or its recipients; retrying will not help."""
+
+
+class MaybeDelivered(SmtpFailure):
+    """The connection failed after the whole message was transmitted: it may have been accepted."""
+
+
+class RunStopped(SmtpFailure):
+    """Nothing can be sent with these settings (credentials refused, TLS impossible)."""
+
+
+class AuthenticationFailed(RunStopped):
+    """The server refused the user and password (535): stop at once, do not lock the account."""
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """What a connection and a message header need, read from the settings at send time."""
+
+    host: str
+    port: int
+    security: str = "starttls"
+    user: str = ""
+    password: str = ""
+    timeout: float = 60
+    sender_address: str = ""
+    sender_name: str = ""
+    reply_to: str = ""
+    bcc: str = ""
+    max_per_minute: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings, instance_path) -> SmtpConfig:
+        """The stored settings (a StationSettings row), the password decrypted only now."""
+        return cls(host=settings.smtp_server, port=settings.smtp_port,
+                   security=settings.smtp_security or "starttls", user=settings.smtp_user or "",
+                   password=decrypt_secret(instance_path, settings.smtp_password_encrypted),
+                   timeout=settings.smtp_timeout or 60, sender_address=settings.sender_address,
+                   sender_name=settings.sender_name or "", reply_to=settings.reply_to or "",
+                   bcc=settings.bcc or "", max_per_minute=settings.max_per_minute or None)
+
+    @property
+    def sender_domain(self) -> str:
+        return self.sender_address.rpartition("@")[2] or "localhost"
+
+
+def build_message(config: SmtpConfig, to: list[str], to_name: str, subject: str, text: str,
+                  html: str) -> EmailMessage:
+    """A multipart/alternative UTF-8 message; every header value is stripped of CR/LF."""
+    msg = EmailMessage(policy=SMTP_POLICY)
+    msg["Subject"] = clean_header(subject)
+    msg["From"] = formataddr((clean_header(config.sender_name), config.sender_address))
+    name = clean_header(to_name)
+    msg["To"] = ", ".join(formataddr((name, address)) for address in to)
+    if config.reply_to:
+        msg["Reply-To"] = config.reply_to
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(domain=config.sender_domain)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
+    msg["Content-Language"] = "pt-BR"
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return msg
+
+
+def _text(reply) -> str:
+    if isinstance(reply, bytes):
+        return reply.decode("utf-8", "replace")
+    return str(reply)
+
+
+class Throttle:
+    """At most ``per_minute`` sends in any 60-second window (None = no cap)."""
+
+    def __init__(self, per_minute: int | None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.per_minute = per_minute
+        self.clock = clock
+        self.sleep = sleep
+        self._sent: deque[float] = deque()
+
+    def wait(self) -> None:
+        """Block until one more message may go out, then count it."""
+        if not self.per_minute:
+            return
+        now = self.clock()
+        while self._sent and now - self._sent[0] >= 60:
+            self._sent.popleft()
+        if len(self._sent) >= self.per_minute:
+            self.sleep(60 - (now - self._sent[0]))
+            self._sent.popleft()
+            now = self.clock()
+        self._sent.append(now)
+
+
+class Mailer:
+    """One connection for the batch; reconnects on the next send after a drop or a 421."""
+
+    def __init__(self, config: SmtpConfig):
+        self.config = config
+        self._conn: smtplib.SMTP | None = None
+
+    def __enter__(self) -> Mailer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        """Open, secure and authenticate; raises RunStopped, PermanentFailure or TemporaryFailure."""
+        cfg = self.config
+        context = ssl.create_default_context()
+        conn = None
+        try:
+            if cfg.security == "ssl":
+                conn = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=context)
+            else:
+                conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+            conn.ehlo()
+            if cfg.security == "starttls":
+                conn.starttls(context=context)
+                conn.ehlo()
+            if cfg.user:
+                conn.login(cfg.user, cfg.password)
+        except smtplib.SMTPAuthenticationError as exc:
+            _quietly_close(conn)
+            raise AuthenticationFailed(exc.smtp_code, _text(exc.smtp_error)) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            _quietly_close(conn)
+            raise RunStopped(None, f"O servidor não oferece o recurso necessário: {exc}") from exc
+        except (ssl.SSLError, ssl.CertificateError) as exc:
+            _quietly_close(conn)
+            raise RunStopped(None, f"Falha na conexão segura (TLS/SSL): {exc}") from exc
+        except smtplib.SMTPResponseException as exc:
+            _quietly_close(conn)
+            failure = TemporaryFailure if 400 <= exc.smtp_code < 500 else PermanentFailure
+            raise failure(exc.smtp_code, _text(exc.smtp_error)) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            _quietly_close(conn)
+            raise TemporaryFailure(None, f"Sem conexão com {cfg.host}:{cfg.port}: "
+                                         f"{_describe(exc)}") from exc
+        self._conn = conn
+
+    def ensure_connected(self) -> None:
+        """Connect unless the batch's connection is still open."""
+        if self._conn is None:
+            self.connect()
+
+    def close(self) -> None:
+        """Say QUIT if the connection is still up; never raises."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.quit()
+            except (OSError, smtplib.SMTPException):
+                _quietly_close(conn)
+
+    def send(self, recipients: list[str], message: bytes,
+             bcc: list[str] | None = None) -> tuple[int, str, dict[str, str]]:
+        """Hand ``message`` to the server: (code, reply, refused recipients) when accepted.
+
+        Raises TemporaryFailure, PermanentFailure, MaybeDelivered or RunStopped.
+        """
+        self.ensure_connected()
+        conn = self._conn
+        try:
+            self._check(conn.mail(self.config.sender_address))
+            refused: dict[str, str] = {}
+            for address in recipients:
+                code, reply = conn.rcpt(address)
+                if code == 421:
+                    self._check((code, reply))
+                if code not in (250, 251):
+                    refused[address] = f"{code} {_text(reply)}"
+            if len(refused) == len(recipients):
+                self._reset()
+                code, reply = _worst(refused)
+                failure = TemporaryFailure if code < 500 else PermanentFailure
+                raise failure(code, reply)
+            for address in bcc or []:
+                conn.rcpt(address)  # a refused copy to the station must not stop the message
+            code, reply = self._data(conn, message)
+        except smtplib.SMTPServerDisconnected as exc:
+            self._drop()
+            raise TemporaryFailure(None, f"Conexão perdida: {_describe(exc)}") from exc
+        return code, reply, refused
+
+    def _data(self, conn: smtplib.SMTP, message: bytes) -> tuple[int, str]:
+        """DATA, split so that a failure after the final dot is told apart (maybe delivered)."""
+        conn.putcmd("data")
+        self._check(conn.getreply(), expect=354)
+        payload = _LEADING_DOT.sub(b"..", _EOLS.sub(b"\r\n", message))
+        if not payload.endswith(b"\r\n"):
+            payload += b"\r\n"
+        conn.send(payload + b".\r\n")
+        try:
+            code, reply = conn.getreply()
+        except smtplib.SMTPServerDisconnected as exc:
+            self._drop()
+            raise MaybeDelivered(None, f"Conexão perdida depois do envio da mensagem, antes da "
+                                       f"confirmação do servidor: {_describe(exc)}") from exc
+        self._check((code, reply))
+        return code, _text(reply)
+
+    def _check(self, response: tuple[int, bytes | str], expect: int | None = None) -> None:
+        """Turn a non-success reply into a failure, leaving the connection usable when it is."""
+        code, reply = response
+        if (code == expect) if expect else (200 <= code < 300):
+            return
+        if code == 421:  # the server is closing the channel (smtplib closes it too)
+            self._drop()
+            raise TemporaryFailure(code, _text(reply))
+        self._reset()
+        if 400 <= code < 500:
+            raise TemporaryFailure(code, _text(reply))
+        raise PermanentFailure(code, _text(reply))
+
+    def _reset(self) -> None:
+        """RSET after a refusal, so the next message starts clean; drop the connection if it fails."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        _quietly_close(conn)
+
+
+def _worst(refused: dict[str, str]) -> tuple[int, str]:
+    """The reply that decides a refusal of every recipient: a 4xx anywhere makes it temporary."""
+    replies = [(int(value[:3]), value[4:]) for value in refused.values()]
+    temporary = [r for r in replies if r[0] < 500]
+    return (temporary or replies)[0]
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "tempo esgotado"
+    return str(exc) or type(exc).__name__
+
+
+def _quietly_close(conn: smtplib.SMTP | None) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except OSError:
+            pass
