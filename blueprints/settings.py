@@ -1,11 +1,198 @@
-"""Configurações: SMTP, sending settings and the e-mail templates."""
+"""Configurações: SMTP (write-only password, test e-mail), sending settings, e-mail templates."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from datetime import date, datetime
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from wtforms import (BooleanField, IntegerField, PasswordField, RadioField, SelectChoice,
+                     SelectField, StringField, TextAreaField)
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+
+from blueprints.forms import PageForm
+from dunning import station_edit
+from dunning.delivery import CannotRun, send_test_email
+from dunning.smtp import SmtpFailure
+from dunning.statement import TEMPLATE_VARIABLES, Templates, render, sample_reminder, validate_templates
+from models import StationSettings, db
 
 bp = Blueprint("settings", __name__, url_prefix="/configuracoes")
+
+_EMAIL = Email("E-mail inválido.", check_deliverability=False)
+
+
+class SmtpForm(PageForm):
+    """"Configuração da Estação > Internet > E-mail"."""
+
+    server = StringField("Servidor SMTP", validators=[DataRequired("Informe o servidor."), Length(max=255)])
+    port = IntegerField("Porta", default=587, validators=[
+        DataRequired("Informe a porta."), NumberRange(1, 65535, "Porta entre 1 e 65535.")])
+    security = SelectField("Segurança", choices=[
+        SelectChoice("starttls", "STARTTLS (porta 587)"), SelectChoice("ssl", "SSL/TLS (porta 465)"),
+        SelectChoice("none", "Nenhuma (porta 25, só em rede local)")])
+    user = StringField("Usuário", validators=[Length(max=255)])
+    password = PasswordField("Senha", validators=[Length(max=500)])
+    forget_password = BooleanField("Apagar a senha gravada")
+    sender_name = StringField("Nome do remetente", validators=[Length(max=200)])
+    sender_address = StringField("E-mail do remetente", validators=[
+        DataRequired("Informe o e-mail do remetente."), _EMAIL, Length(max=254)])
+    reply_to = StringField("Responder para (Reply-To)", validators=[Optional(), _EMAIL, Length(max=254)])
+    bcc = StringField("Cópia oculta para a estação (Cco)", validators=[Optional(), _EMAIL, Length(max=254)])
+    timeout = IntegerField("Tempo limite (segundos)", default=60, validators=[
+        DataRequired("Informe o tempo limite."), NumberRange(1, 600, "Entre 1 e 600 segundos.")])
+    max_per_minute = IntegerField("Máximo de mensagens por minuto", validators=[
+        Optional(), NumberRange(1, 10000, "Entre 1 e 10000, ou vazio para sem limite.")])
+
+
+class TestEmailForm(PageForm):
+    address = StringField("Enviar para", validators=[DataRequired("Informe um e-mail."), _EMAIL])
+
+
+class SendingForm(PageForm):
+    resend_interval_days = IntegerField("Reenviar a cada (dias)", default=7, validators=[
+        InputRequired("Informe o intervalo."), NumberRange(0, 365, "Entre 0 e 365 dias.")])
+    only_overdue = RadioField("Faturas listadas no e-mail", choices=[
+        SelectChoice("todas", "Todas as faturas em aberto"), SelectChoice("vencidas", "Só as vencidas")],
+        default="todas")
+    shift_due_dates = BooleanField("Vencimento em sábado, domingo ou feriado nacional passa para o "
+                                   "próximo dia útil")
+    contact_line = StringField("Linha de contato", validators=[Length(max=500)])
+
+
+class TemplatesForm(PageForm):
+    subject = StringField("Assunto", validators=[Length(max=500)])
+    text = TextAreaField("Texto simples")
+    html = TextAreaField("HTML")
+
+
+class ConfirmForm(PageForm):
+    """Only the CSRF token: for the "Restaurar padrão" button."""
+
+
+def _settings() -> StationSettings:
+    settings = StationSettings.load(db.session)
+    db.session.commit()
+    return settings
+
+
+def _smtp_form(settings: StationSettings) -> SmtpForm:
+    return SmtpForm(formdata=None, data={
+        "server": settings.smtp_server, "port": settings.smtp_port, "security": settings.smtp_security,
+        "user": settings.smtp_user, "sender_name": settings.sender_name,
+        "sender_address": settings.sender_address, "reply_to": settings.reply_to, "bcc": settings.bcc,
+        "timeout": settings.smtp_timeout, "max_per_minute": settings.max_per_minute})
+
+
+def _sending_form(settings: StationSettings) -> SendingForm:
+    return SendingForm(formdata=None, data={
+        "resend_interval_days": settings.resend_interval_days,
+        "only_overdue": "vencidas" if settings.only_overdue else "todas",
+        "shift_due_dates": settings.shift_due_dates, "contact_line": settings.contact_line})
+
+
+def _templates_form(settings: StationSettings) -> TemplatesForm:
+    current = station_edit.current_templates(settings)
+    return TemplatesForm(formdata=None, data={"subject": current.subject, "text": current.text,
+                                              "html": current.html})
+
+
+def _page(status: int = 200, preview=None, **forms):
+    settings = _settings()
+    forms.setdefault("smtp_form", _smtp_form(settings))
+    forms.setdefault("test_form", TestEmailForm(formdata=None))
+    forms.setdefault("sending_form", _sending_form(settings))
+    forms.setdefault("templates_form", _templates_form(settings))
+    return render_template("settings/index.html", settings=settings, preview=preview,
+                           variables=TEMPLATE_VARIABLES, restore_form=ConfirmForm(formdata=None),
+                           **forms), status
 
 
 @bp.route("/")
 def index():
-    return render_template("error.html", code=503, title="Em construção", message="")
+    """All the settings forms on one page."""
+    return _page()
+
+
+@bp.route("/smtp", methods=["POST"])
+def smtp():
+    """Save the SMTP settings; an empty password field keeps the stored password."""
+    form = SmtpForm()
+    if not form.validate_on_submit():
+        flash("Corrija os campos indicados; nada foi salvo.", "error")
+        return _page(400, smtp_form=form)
+    values = station_edit.SmtpValues(
+        server=form.server.data, port=form.port.data, security=form.security.data,
+        user=form.user.data or "", sender_name=form.sender_name.data or "",
+        sender_address=form.sender_address.data, reply_to=form.reply_to.data or "",
+        bcc=form.bcc.data or "", timeout=form.timeout.data, max_per_minute=form.max_per_minute.data)
+    station_edit.save_smtp(db.session, current_app.instance_path, values,
+                           new_password=form.password.data or "",
+                           forget_password=bool(form.forget_password.data))
+    flash("Configuração SMTP salva.", "success")
+    return redirect(url_for("settings.index") + "#smtp")
+
+
+@bp.route("/teste", methods=["POST"])
+def test_email():
+    """Send a test e-mail with the stored SMTP settings and show the server's answer."""
+    form = TestEmailForm()
+    if not form.validate_on_submit():
+        return _page(400, test_form=form)
+    try:
+        code, reply = send_test_email(db.session, form.address.data.strip(),
+                                      current_app.instance_path, datetime.now())
+    except CannotRun as exc:
+        flash(f"E-mail de teste não enviado: {exc}", "error")
+    except SmtpFailure as exc:
+        flash(f"O servidor recusou o e-mail de teste: {exc.code or ''} {exc.reply}", "error")
+    except OSError as exc:
+        flash(f"Não foi possível falar com o servidor SMTP: {exc}", "error")
+    else:
+        flash(f"E-mail de teste enviado para {form.address.data.strip()}. Resposta do servidor: "
+              f"{code} {reply}", "success")
+    return redirect(url_for("settings.index") + "#smtp")
+
+
+@bp.route("/envio", methods=["POST"])
+def sending():
+    """Save the sending settings."""
+    form = SendingForm()
+    if not form.validate_on_submit():
+        flash("Corrija os campos indicados; nada foi salvo.", "error")
+        return _page(400, sending_form=form)
+    station_edit.save_sending(db.session, form.resend_interval_days.data or 0,
+                              form.only_overdue.data == "vencidas", bool(form.shift_due_dates.data),
+                              form.contact_line.data or "")
+    flash("Configurações de envio salvas.", "success")
+    return redirect(url_for("settings.index") + "#envio")
+
+
+@bp.route("/modelos", methods=["POST"])
+def templates():
+    """Preview or save the templates; a template that does not render is refused, field by field."""
+    form = TemplatesForm()
+    form.validate_on_submit()
+    templates = Templates(subject=form.subject.data or "", text=form.text.data or "",
+                          html=form.html.data or "")
+    settings = _settings()
+    errors = validate_templates(templates, settings, date.today())
+    for kind, message in errors.items():
+        getattr(form, kind).errors = [*getattr(form, kind).errors, message]
+    if form.errors or errors:
+        flash("Modelo com erro; nada foi salvo.", "error")
+        return _page(400, templates_form=form)
+    if request.form.get("action") == "preview":
+        as_of = date.today()
+        subject, text, html = render(sample_reminder(as_of), settings, as_of, templates)
+        return _page(preview={"subject": subject, "text": text, "html": html}, templates_form=form)
+    station_edit.save_templates(db.session, templates)
+    flash("Modelos de e-mail salvos.", "success")
+    return redirect(url_for("settings.index") + "#modelos")
+
+
+@bp.route("/modelos/padrao", methods=["POST"])
+def restore_templates():
+    """"Restaurar padrão": back to the built-in templates."""
+    if ConfirmForm().validate_on_submit():
+        station_edit.restore_default_templates(db.session)
+        flash("Modelos de e-mail restaurados para o padrão.", "success")
+    return redirect(url_for("settings.index") + "#modelos")
