@@ -164,7 +164,7 @@ class Mailer:
                 conn.starttls(context=context)
                 conn.ehlo()
             if cfg.user:
-                conn.login(cfg.user, cfg.password)
+                _login(conn, cfg.user, cfg.password)
         except smtplib.SMTPAuthenticationError as exc:
             _quietly_close(conn)
             raise AuthenticationFailed(exc.smtp_code, _text(exc.smtp_error)) from exc
@@ -270,6 +270,18 @@ class Mailer:
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         _quietly_close(conn)
+
+
+def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
+    """Authenticate with ONE mechanism: smtplib's login() tries each advertised mechanism in
+    turn, and two refusals per run bring an account closer to a lock-out."""
+    advertised = conn.esmtp_features.get("auth", "").upper().split()
+    for mechanism in ("PLAIN", "LOGIN"):
+        if mechanism in advertised:
+            conn.user, conn.password = user, password
+            conn.auth(mechanism, getattr(conn, f"auth_{mechanism.lower()}"))
+            return
+    conn.login(user, password)
 
 
 def _worst(refused: dict[str, str]) -> tuple[int, str]:

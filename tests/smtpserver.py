@@ -56,7 +56,7 @@ class _Handler:
     rules: list[_Rule] = field(default_factory=list)
     delay: float = 0.0
     data_started: int = 0
-    connections: int = 0
+    peers: set = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _scripted(self, stage: str, addresses: list[str] | None) -> str | None:
@@ -76,7 +76,7 @@ class _Handler:
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         with self.lock:
-            self.connections += 1
+            self.peers.add(session.peer)  # one per TCP connection (EHLO repeats after STARTTLS)
         session.host_name = hostname
         return responses
 
@@ -114,7 +114,7 @@ class _Handler:
 def _authenticator(server, session, envelope, mechanism, auth_data):
     ok = (isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode()
           and auth_data.password == PASSWORD.encode())
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd replies 535
 
 
 def free_port() -> int:
@@ -180,6 +180,12 @@ class SmtpServer:
     def received(self) -> list[Received]:
         with self.handler.lock:
             return list(self.handler.received)
+
+    @property
+    def connections(self) -> int:
+        """How many TCP connections have greeted the server."""
+        with self.handler.lock:
+            return len(self.handler.peers)
 
     @property
     def delay(self) -> float:
