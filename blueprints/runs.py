@@ -1,18 +1,15 @@
 """Envios: the run history, each run's lines with the SMTP replies, and re-sending one line."""
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from blueprints.forms import PageForm
 from dunning import queries
+from dunning.delivery import RESENDABLE, CannotRun
+from dunning.manual import resend_line
 from models import OutboxLine, Run, db
 
 bp = Blueprint("runs", __name__, url_prefix="/envios")
-
-RESENDABLE = ("failed_temporary", "failed_permanent", "unknown")
-
 
 class ConfirmForm(PageForm):
     """A confirmation button (the form carries only the CSRF token)."""
@@ -22,7 +19,8 @@ class ConfirmForm(PageForm):
 def index():
     """Runs, newest first."""
     page = db.paginate(queries.runs_query(), per_page=current_app.config["PER_PAGE"], error_out=False)
-    return render_template("runs/index.html", page=page)
+    return render_template("runs/index.html", page=page,
+                           config_state=current_app.extensions.get("send_now"))
 
 
 @bp.route("/<int:run_id>")
@@ -43,16 +41,18 @@ def resend(line_id: int):
     if line.status not in RESENDABLE:
         flash("Só é possível reenviar linhas com falha ou em situação incerta.", "error")
         return redirect(url_for("runs.show", run_id=line.run_id))
-    form = ConfirmForm()
+    form, run_id = ConfirmForm(), line.run_id
     if form.validate_on_submit():
-        from dunning.delivery import resend_line
-        ok, message = _resend(resend_line, line)
-        flash(message, "success" if ok else "error")
-        return redirect(url_for("runs.show", run_id=line.run_id))
+        try:
+            result = resend_line(db.session, line.id, current_app.instance_path)
+        except (CannotRun, ValueError) as exc:
+            flash(f"Reenvio não feito: {exc}", "error")
+        else:
+            if result.status == "sent":
+                flash(f"Lembrete reenviado para {', '.join(result.to)} "
+                      f"({result.smtp_code or ''} {result.smtp_reply}).", "success")
+            else:
+                flash(f"O servidor não aceitou o reenvio: {result.smtp_code or ''} {result.smtp_reply}",
+                      "error")
+        return redirect(url_for("runs.show", run_id=run_id))
     return render_template("runs/resend.html", line=line, form=form)
-
-
-def _resend(resend_line, line: OutboxLine) -> tuple[bool, str]:
-    """Call the delivery code and word its outcome for staff."""
-    result = resend_line(db.session, line.id, date.today())
-    return bool(getattr(result, "ok", result)), getattr(result, "message", "") or "Reenvio concluído."

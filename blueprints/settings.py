@@ -10,7 +10,8 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Numbe
 
 from blueprints.forms import PageForm
 from dunning import station_edit
-from dunning.delivery import CannotRun, send_test_email
+from dunning.delivery import CannotRun
+from dunning.manual import send_test_email
 from dunning.smtp import SmtpFailure
 from dunning.statement import TEMPLATE_VARIABLES, Templates, render, sample_reminder, validate_templates
 from models import StationSettings, db

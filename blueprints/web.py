@@ -1,6 +1,8 @@
 """What every browser page shares: login, CSRF, error pages, template filters, the page blueprints."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Flask, redirect, render_template, request, url_for
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -46,6 +48,44 @@ def register_pages(app: Flask) -> None:
     for module in (auth, dashboard, customers, groups, companies, invoices, imports, preview, runs,
                    settings):
         app.register_blueprint(module.bp)
+
+
+@dataclass
+class ListPage:
+    """A page of an in-memory list, with the attributes the pager macro reads (like db.paginate)."""
+
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def paginate_list(items: list, page: int, per_page: int) -> ListPage:
+    """The ``page``-th slice of ``items`` (out-of-range pages are clamped)."""
+    pages = max(1, -(-len(items) // per_page))
+    page = min(max(page, 1), pages)
+    start = (page - 1) * per_page
+    return ListPage(items[start:start + per_page], page, per_page, len(items))
 
 
 def page_url(number: int) -> str:
