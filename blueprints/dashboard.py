@@ -15,4 +15,4 @@ bp = Blueprint("dashboard", __name__)
 def index():
     """The Painel as of today."""
     figures = summary(db.session, date.today())
-    return render_template("dashboard.html", s=figures, bars=aging_bars(figures.aging))
+    return render_template("dashboard.html", s=figures, bars=aging_bars(figures.aging, width=330))
