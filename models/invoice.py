@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
@@ -19,6 +19,12 @@ class Invoice(db.Model):
         Index("ix_invoice_customer_open", "customer_id", "balance_cents"),
         Index("ix_invoice_account", "account_id"),
         Index("ix_invoice_due_date", "due_date"),
+        # Open items only (partial): the Faturas list in vencimento order and the Painel's aging
+        # (covering), and the per-customer "com pendências vencidas" / totals look-ups.
+        Index("ix_invoice_open_due", "due_date", "balance_cents",
+              sqlite_where=text("balance_cents > 0"), postgresql_where=text("balance_cents > 0")),
+        Index("ix_invoice_open_customer", "customer_id", "due_date", "balance_cents",
+              sqlite_where=text("balance_cents > 0"), postgresql_where=text("balance_cents > 0")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 02:43:25.468925
+Create Date: 2026-11-28 02:56:56.645449
 
 """
 from alembic import op
@@ -171,6 +171,8 @@ def upgrade():
         batch_op.create_index('ix_invoice_account', ['account_id'], unique=False)
         batch_op.create_index('ix_invoice_customer_open', ['customer_id', 'balance_cents'], unique=False)
         batch_op.create_index('ix_invoice_due_date', ['due_date'], unique=False)
+        batch_op.create_index('ix_invoice_open_customer', ['customer_id', 'due_date', 'balance_cents'], unique=False, sqlite_where=sa.text('balance_cents > 0'), postgresql_where=sa.text('balance_cents > 0'))
+        batch_op.create_index('ix_invoice_open_due', ['due_date', 'balance_cents'], unique=False, sqlite_where=sa.text('balance_cents > 0'), postgresql_where=sa.text('balance_cents > 0'))
 
     op.create_table('outbox_line',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -209,6 +211,8 @@ def downgrade():
 
     op.drop_table('outbox_line')
     with op.batch_alter_table('invoice', schema=None) as batch_op:
+        batch_op.drop_index('ix_invoice_open_due', sqlite_where=sa.text('balance_cents > 0'), postgresql_where=sa.text('balance_cents > 0'))
+        batch_op.drop_index('ix_invoice_open_customer', sqlite_where=sa.text('balance_cents > 0'), postgresql_where=sa.text('balance_cents > 0'))
         batch_op.drop_index('ix_invoice_due_date')
         batch_op.drop_index('ix_invoice_customer_open')
         batch_op.drop_index('ix_invoice_account')
