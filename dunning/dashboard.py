@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
-from sqlalchemy import case, func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from models import Invoice, OutboxLine, Run
+from models import Customer, Invoice, OutboxLine, Run
 
 # Aging buckets of overdue money by days past the printed vencimento: (label, first day, last day).
 AGING_BUCKETS = (("1-30 dias", 1, 30), ("31-60 dias", 31, 60), ("61-90 dias", 61, 90),
@@ -40,24 +40,33 @@ class Summary:
 
 
 def summary(session: Session, as_of: date, problems_limit: int = 20) -> Summary:
-    """Totals over open invoices in one pass, plus the latest run and its failed/unknown lines."""
-    overdue = Invoice.due_date < as_of
-    columns = [func.count(), func.coalesce(func.sum(Invoice.balance_cents), 0),
-               func.count(case((overdue, 1))),
-               func.coalesce(func.sum(case((overdue, Invoice.balance_cents), else_=0)), 0),
-               func.count(func.distinct(case((overdue, Invoice.customer_id))))]
-    for _label, first, last in AGING_BUCKETS:
-        newest = as_of - timedelta(days=first)
-        condition = Invoice.due_date <= newest
-        if last is not None:
-            condition = condition & (Invoice.due_date >= as_of - timedelta(days=last))
-        columns += [func.count(case((condition, 1))),
-                    func.coalesce(func.sum(case((condition, Invoice.balance_cents), else_=0)), 0)]
-    row = session.execute(select(*columns).where(Invoice.balance_cents > 0)).one()
-    result = Summary(as_of, open_invoices=row[0], open_cents=row[1], overdue_invoices=row[2],
-                     overdue_cents=row[3], delinquent_customers=row[4])
-    for i, (label, _first, _last) in enumerate(AGING_BUCKETS):
-        result.aging.append(Bucket(label, cents=row[6 + 2 * i], invoices=row[5 + 2 * i]))
+    """Totals and aging of open invoices, the delinquent customers, the latest run's problems.
+
+    Open money is read once, summed by vencimento (a few hundred rows, from a covering index),
+    and bucketed here; the delinquent customers are one index probe each.
+    """
+    result = Summary(as_of)
+    buckets = [[label, 0, 0] for label, _first, _last in AGING_BUCKETS]
+    by_due = session.execute(
+        select(Invoice.due_date, func.count(), func.sum(Invoice.balance_cents))
+        .where(Invoice.balance_cents > 0).group_by(Invoice.due_date))
+    for due, count, cents in by_due:
+        result.open_invoices += count
+        result.open_cents += cents
+        late = (as_of - due).days
+        if late < 1:
+            continue
+        result.overdue_invoices += count
+        result.overdue_cents += cents
+        for bucket, (_label, first, last) in zip(buckets, AGING_BUCKETS):
+            if first <= late and (last is None or late <= last):
+                bucket[1] += cents
+                bucket[2] += count
+                break
+    result.aging = [Bucket(label, cents, count) for label, cents, count in buckets]
+    result.delinquent_customers = session.scalar(
+        select(func.count()).select_from(Customer).where(exists().where(
+            Invoice.customer_id == Customer.id, Invoice.balance_cents > 0, Invoice.due_date < as_of)))
     result.last_run = session.scalar(select(Run).order_by(Run.id.desc()).limit(1))
     if result.last_run is not None:
         result.last_run_problems = list(session.scalars(

