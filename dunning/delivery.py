@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from dunning.crypto import SecretUnreadable
@@ -112,6 +113,34 @@ class RunReport:
                 "lines": [line.to_json() for line in self.lines]}
 
 
+@dataclass
+class OutboxItem:
+    """An outbox line as the send loop tracks it (plain data: the session stays small)."""
+
+    id: int
+    customer_code: str
+    recipients: list[str]
+    as_of: date
+    attempts: int = 0
+    status: str = LineStatus.PENDING.value
+    subject: str = ""
+    message_id: str = ""
+    smtp_code: int | None = None
+    smtp_reply: str = ""
+    updated_at: datetime | None = None
+
+    def result(self) -> LineResult:
+        return LineResult(self.customer_code, self.status, list(self.recipients),
+                          message_id=self.message_id, attempts=self.attempts,
+                          smtp_code=self.smtp_code, smtp_reply=self.smtp_reply)
+
+
+def _settings_snapshot(settings: StationSettings) -> SimpleNamespace:
+    """The settings as plain values: a commit per message must not reload the row each time."""
+    return SimpleNamespace(**{c.key: getattr(settings, c.key)
+                              for c in StationSettings.__table__.columns})
+
+
 def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger: str = "scheduler",
         customer_code: str | None = None, options: DeliveryOptions | None = None,
         progress: Callable[[int, int], None] | None = None) -> RunReport:
@@ -121,11 +150,12 @@ def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger
     ``dunning.rules.UnknownCustomer`` for an unknown ``customer_code``.
     """
     options = options or DeliveryOptions()
-    settings = StationSettings.load(session)
+    row = StationSettings.load(session)
     session.commit()
-    if not settings.smtp_configured:
+    if not row.smtp_configured:
         raise CannotRun("O servidor SMTP não está configurado: use `flask --app app configure-smtp` "
                         "ou a página Configurações.")
+    settings = _settings_snapshot(row)
     try:
         config = SmtpConfig.from_settings(settings, instance_path)
     except SecretUnreadable as exc:
@@ -140,18 +170,19 @@ def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger
         record = Run(as_of=as_of, started_at=options.clock(), trigger=trigger, status="running")
         session.add(record)
         session.commit()
-        report = RunReport(run_id=record.id, as_of=as_of, marked_unknown=marked)
+        run_id = record.id
+        report = RunReport(run_id=run_id, as_of=as_of, marked_unknown=marked)
         try:
-            queue = _queue(session, record, due, report, options.clock())
-            batch = _Batch(session, settings, config, options, lease, report,
-                           _Log(Path(instance_path), record.id))
+            queue = _queue(session, run_id, due, report, options.clock())
+            batch = Sender(session, settings, config, options, lease, report,
+                           SendLog(Path(instance_path), run_id))
             batch.send_all(queue, progress)
         except Exception as exc:
             session.rollback()
             report.status, report.message = "error", f"Erro inesperado: {exc}"
-            _finish(session, record, report, options.clock())
+            _finish(session, run_id, report, options.clock())
             raise
-        _finish(session, record, report, options.clock())
+        _finish(session, run_id, report, options.clock())
         return report
     finally:
         session.rollback()
@@ -172,52 +203,57 @@ def _recover(session: Session, now: datetime) -> int:
     return result.rowcount
 
 
-def _queue(session: Session, record: Run, due, report: RunReport,
-           now: datetime) -> list[tuple[OutboxLine, Reminder]]:
+def _queue(session: Session, run_id: int, due, report: RunReport,
+           now: datetime) -> list[tuple[OutboxItem, Reminder]]:
     """Record the skips and one line per reminder (re-using the date's retryable lines); commits."""
-    existing = {line.customer_id: line for line in session.scalars(select(OutboxLine).where(
-        OutboxLine.as_of == record.as_of, OutboxLine.status != LineStatus.SKIPPED.value))}
+    existing = {row.customer_id: row for row in session.execute(
+        select(OutboxLine.id, OutboxLine.customer_id, OutboxLine.status, OutboxLine.attempts)
+        .where(OutboxLine.as_of == due.as_of, OutboxLine.status != LineStatus.SKIPPED.value))}
     skips = [(s.customer_id, s.customer_code, s.reason) for s in due.skipped]
-    queue = []
+    queue: list[tuple[OutboxItem, Reminder]] = []
+    new: list[Reminder] = []
     for reminder in due.reminders:
-        line = existing.get(reminder.customer_id)
-        if line is None:
-            line = OutboxLine(run_id=record.id, customer_id=reminder.customer_id,
-                              as_of=record.as_of, status=LineStatus.PENDING.value)
-            session.add(line)
-        elif line.status in RETRYABLE:
-            line.run_id = record.id
+        row = existing.get(reminder.customer_id)
+        if row is None:
+            new.append(reminder)
+        elif row.status in RETRYABLE:
+            session.execute(update(OutboxLine).where(OutboxLine.id == row.id).values(
+                run_id=run_id, recipients=", ".join(reminder.to), updated_at=now))
+            queue.append((OutboxItem(row.id, reminder.customer_code, list(reminder.to), due.as_of,
+                                row.attempts, row.status), reminder))
         else:  # refused for good earlier today (or sent by hand): not again today
-            skips.append((reminder.customer_id, reminder.customer_code, line.status))
-            continue
-        line.recipients = ", ".join(reminder.to)
-        line.updated_at = now
-        queue.append((line, reminder))
+            skips.append((reminder.customer_id, reminder.customer_code, row.status))
+    if new:
+        ids = dict(session.execute(insert(OutboxLine).returning(
+            OutboxLine.customer_id, OutboxLine.id, sort_by_parameter_order=True), [
+            {"run_id": run_id, "customer_id": r.customer_id, "as_of": due.as_of,
+             "status": LineStatus.PENDING.value, "recipients": ", ".join(r.to), "updated_at": now}
+            for r in new]).all())
+        queue.extend((OutboxItem(ids[r.customer_id], r.customer_code, list(r.to), due.as_of), r)
+                     for r in new)
     if skips:
         session.execute(insert(OutboxLine), [
-            {"run_id": record.id, "customer_id": cid, "as_of": record.as_of,
+            {"run_id": run_id, "customer_id": cid, "as_of": due.as_of,
              "status": LineStatus.SKIPPED.value, "skip_reason": reason, "updated_at": now}
             for cid, _, reason in skips])
     session.commit()
     report.lines.extend(LineResult(code, LineStatus.SKIPPED.value, reason=reason)
                         for _, code, reason in skips)
+    queue.sort(key=lambda item: item[1].customer_code)
     return queue
 
 
-def _finish(session: Session, record: Run, report: RunReport, now: datetime) -> None:
+def _finish(session: Session, run_id: int, report: RunReport, now: datetime) -> None:
     """Close the run record with its counts and verdict; commits."""
     if report.status == "running":
         report.status = "failed" if report.failed else "ok"
-    record.status = report.status
-    record.message = report.message
-    record.finished_at = now
-    record.sent_count = report.sent
-    record.failed_count = report.failed
-    record.skipped_count = report.skipped
+    session.execute(update(Run).where(Run.id == run_id).values(
+        status=report.status, message=report.message, finished_at=now,
+        sent_count=report.sent, failed_count=report.failed, skipped_count=report.skipped))
     session.commit()
 
 
-class _Log:
+class SendLog:
     """``instance/logs/envios.log``: one line per message, appended."""
 
     def __init__(self, instance_path: Path, run_id: int):
@@ -225,20 +261,35 @@ class _Log:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.run_id = run_id
 
-    def write(self, when: datetime, customer: str, line: OutboxLine) -> None:
+    def write(self, line: OutboxItem) -> None:
         reply = " ".join(line.smtp_reply.split())
+        when = line.updated_at or datetime.now()
         with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(f"{when.isoformat(timespec='seconds')} run={self.run_id} cliente={customer} "
-                     f"status={line.status} para={line.recipients} tentativas={line.attempts} "
+            fh.write(f"{when.isoformat(timespec='seconds')} run={self.run_id} "
+                     f"cliente={line.customer_code} status={line.status} "
+                     f"para={', '.join(line.recipients)} tentativas={line.attempts} "
                      f"message_id={line.message_id or '-'} smtp={line.smtp_code or '-'} "
                      f"resposta=\"{reply}\"\n")
 
 
-class _Batch:
+_LINE = OutboxLine.__table__
+# The per-message writes, built once: they run twice per message on a connection of their own.
+_MARK_SENDING = update(_LINE).where(_LINE.c.id == bindparam("line_id")).values(
+    status=LineStatus.SENDING.value, attempts=bindparam("n"), subject=bindparam("subj"),
+    message_id=bindparam("mid"), message=bindparam("raw"), updated_at=bindparam("now"))
+_SETTLE = update(_LINE).where(_LINE.c.id == bindparam("line_id")).values(
+    status=bindparam("st"), smtp_code=bindparam("code"), smtp_reply=bindparam("reply"),
+    updated_at=bindparam("now"))
+_SETTLE_SENT = update(_LINE).where(_LINE.c.id == bindparam("line_id")).values(
+    status=LineStatus.SENT.value, smtp_code=bindparam("code"), smtp_reply=bindparam("reply"),
+    message="", sent_at=bindparam("now"), updated_at=bindparam("now"))
+
+
+class Sender:
     """The send loop over one connection: throttle, retries with back-off, stop on 535."""
 
-    def __init__(self, session: Session, settings: StationSettings, config: SmtpConfig,
-                 options: DeliveryOptions, lease: RunLease, report: RunReport, log: _Log):
+    def __init__(self, session: Session, settings, config: SmtpConfig,
+                 options: DeliveryOptions, lease: RunLease, report: RunReport, log: SendLog):
         self.session = session
         self.settings = settings
         self.config = config
@@ -247,65 +298,91 @@ class _Batch:
         self.report = report
         self.log = log
         self.bcc = [config.bcc] if config.bcc else []
-        self.throttle = Throttle(config.max_per_minute, sleep=options.sleep)
+        self.throttle = Throttle(config.max_per_minute, sleep=self._sleep)
+        self._unsaved = False
+        self._conn = None
 
-    def send_all(self, queue: list[tuple[OutboxLine, Reminder]],
+    def _connection(self):
+        """The line writes' own connection (commit-as-you-go, no session bookkeeping)."""
+        if self._conn is None:
+            self._conn = self.session.get_bind().connect()
+        return self._conn
+
+    def close(self) -> None:
+        """Commit what is written and give the connection back."""
+        self.flush()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def send_all(self, queue: list[tuple[OutboxItem, Reminder]],
                  progress: Callable[[int, int], None] | None) -> None:
         """Send the queue in order; a stop leaves the rest `pending` for the next run."""
-        with Mailer(self.config) as mailer:
-            for done, (line, reminder) in enumerate(queue):
-                if self.report.status == "stopped":
-                    self.report.lines.append(self._result(line, reminder))
-                    continue
-                try:
-                    self.lease.heartbeat(self.options.clock())
-                    self._deliver(mailer, line, reminder)
-                except LockLost as exc:
-                    self._stop(str(exc))
-                self.report.lines.append(self._result(line, reminder))
-                if progress:
-                    progress(done + 1, len(queue))
+        try:
+            with Mailer(self.config) as mailer:
+                for done, (line, reminder) in enumerate(queue):
+                    if self.report.status != "stopped":
+                        try:
+                            if self.lease.due(self.options.clock()):
+                                self.flush()  # SQLite: one writer at a time
+                                self.lease.heartbeat(self.options.clock())
+                            self._deliver(mailer, line, reminder)
+                        except LockLost as exc:
+                            self._stop(str(exc))
+                    self.report.lines.append(line.result())
+                    if progress:
+                        progress(done + 1, len(queue))
+        except BaseException:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                pass
+            raise
+        self.close()
 
-    def _deliver(self, mailer: Mailer, line: OutboxLine, reminder: Reminder) -> None:
+    def _deliver(self, mailer: Mailer, line: OutboxItem, reminder: Reminder) -> None:
         subject, text, html = render(reminder, self.settings, line.as_of)
         message = build_message(self.config, reminder.to, reminder.customer_name, subject, text,
                                 html)
-        raw = message.as_bytes()
-        line.subject = message["Subject"]
-        line.message_id = message["Message-ID"]
+        raw = message.raw
+        line.subject = message.subject
+        line.message_id = message.message_id
         unreachable = False
         for attempt in range(self.options.attempts):
             if attempt:
-                self.options.sleep(self.options.backoff * 2 ** (attempt - 1))
+                self._sleep(self.options.backoff * 2 ** (attempt - 1))
             try:
                 mailer.ensure_connected()
             except RunStopped as exc:
-                self.session.commit()
-                return self._stop(_stop_message(exc))
+                return self._stop(stop_message(exc))
             except SmtpFailure as exc:
                 unreachable = True
                 line.smtp_code, line.smtp_reply = exc.code, exc.reply
                 continue
             unreachable = False
-            if self._attempt(mailer, line, raw):
+            if self.attempt(mailer, line, raw):
                 break
-        self.session.commit()
         if unreachable and line.status == LineStatus.PENDING.value:  # never reached the server
+            self._write(_SETTLE, line, st=line.status, code=line.smtp_code, reply=line.smtp_reply)
             return self._stop(f"Servidor SMTP inacessível ({self.config.host}:{self.config.port}): "
                               f"{line.smtp_reply}")
-        self.log.write(line.updated_at or self.options.clock(), reminder.customer_code, line)
+        self.log.write(line)
         return None
 
-    def _attempt(self, mailer: Mailer, line: OutboxLine, raw: bytes) -> bool:
-        """One try, committed before and after; True when the line is final for this run."""
+    def attempt(self, mailer: Mailer, line: OutboxItem, raw: bytes) -> bool:
+        """One try: `sending` committed before the message goes out; True when final.
+
+        The outcome is written at once but committed with the next line's `sending` mark (or
+        before any pause, or at the end): one commit per message instead of two. At most once
+        holds either way: a crash before that commit leaves the line `sending`, i.e. `unknown`.
+        """
         self.throttle.wait()
-        line.status = LineStatus.SENDING.value
         line.attempts += 1
-        line.message = raw.decode("utf-8")
-        line.updated_at = self.options.clock()
-        self.session.commit()
+        line.status = LineStatus.SENDING.value
+        self._write(_MARK_SENDING, line, n=line.attempts, subj=line.subject, mid=line.message_id,
+                    raw=raw.decode("utf-8"))
         try:
-            code, reply, refused = mailer.send(line.recipients.split(", "), raw, self.bcc)
+            code, reply, refused = mailer.send(line.recipients, raw, self.bcc)
         except TemporaryFailure as exc:
             self._settle(line, LineStatus.FAILED_TEMPORARY, exc.code, exc.reply)
             return False
@@ -316,32 +393,44 @@ class _Batch:
         else:
             if refused:
                 reply += " | recusados: " + "; ".join(f"{a}: {r}" for a, r in refused.items())
-            line.sent_at = self.options.clock()
-            line.message = ""
-            self._settle(line, LineStatus.SENT, code, reply)
+            self._settle(line, LineStatus.SENT, code, reply, sent=True)
         return True
 
-    def _settle(self, line: OutboxLine, status: LineStatus, code: int | None, reply: str) -> None:
-        line.status = status.value
-        line.smtp_code = code
-        line.smtp_reply = reply
+    def _settle(self, line: OutboxItem, status: LineStatus, code: int | None, reply: str,
+                sent: bool = False) -> None:
+        line.status, line.smtp_code, line.smtp_reply = status.value, code, reply
+        if sent:
+            self._write(_SETTLE_SENT, line, commit=False, code=code, reply=reply)
+        else:
+            self._write(_SETTLE, line, commit=False, st=line.status, code=code, reply=reply)
+
+    def _write(self, statement, line: OutboxItem, commit: bool = True, **values) -> None:
+        """Persist the line's new state; commit it (and any outcome not yet committed)."""
         line.updated_at = self.options.clock()
-        self.session.commit()
+        conn = self._connection()
+        conn.execute(statement, {"line_id": line.id, "now": line.updated_at, **values})
+        self._unsaved = not commit
+        if commit:
+            conn.commit()
+
+    def flush(self) -> None:
+        """Commit an outcome written but not committed yet."""
+        if self._unsaved:
+            self._conn.commit()
+            self._unsaved = False
+
+    def _sleep(self, seconds: float) -> None:
+        """Pause (back-off, per-minute cap) with every outcome committed first."""
+        self.flush()
+        self.options.sleep(seconds)
 
     def _stop(self, message: str) -> None:
         self.report.status = "stopped"
         self.report.message = message
 
-    @staticmethod
-    def _result(line: OutboxLine, reminder: Reminder) -> LineResult:
-        return LineResult(reminder.customer_code, line.status, list(reminder.to),
-                          message_id=line.message_id, attempts=line.attempts,
-                          smtp_code=line.smtp_code, smtp_reply=line.smtp_reply)
 
-
-def _stop_message(exc: SmtpFailure) -> str:
+def stop_message(exc: SmtpFailure) -> str:
     if isinstance(exc, AuthenticationFailed):
         return (f"O servidor SMTP recusou o usuário e a senha ({exc.code} {exc.reply}). Envio "
                 f"interrompido; corrija a senha em Configurações ou com configure-smtp.")
     return f"Envio interrompido: {exc.reply}"
-

@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from dunning.crypto import SecretUnreadable
-from dunning.delivery import (RESENDABLE, CannotRun, DeliveryOptions, LineResult, RunReport, _Batch,
-                              _Log, _stop_message)
+from dunning.delivery import (RESENDABLE, CannotRun, DeliveryOptions, LineResult, OutboxItem,
+                              RunReport, Sender, SendLog, stop_message)
 from dunning.runlock import LockBusy, acquire
 from dunning.smtp import Mailer, SmtpConfig, SmtpFailure, build_message
 from models.delivery import OutboxLine
@@ -38,21 +38,27 @@ def resend_line(session: Session, line_id: int, instance_path: str | os.PathLike
     except (SecretUnreadable, LockBusy) as exc:
         raise CannotRun(str(exc)) from exc
     try:
-        line = session.get(OutboxLine, line_id)
-        customer = line.customer.code
-        report = RunReport(run_id=line.run_id, as_of=line.as_of)
-        batch = _Batch(session, settings, config, options, lease, report,
-                       _Log(Path(instance_path), line.run_id))
+        row = session.get(OutboxLine, line_id)
+        if row.status not in RESENDABLE:  # a run or another re-send dealt with it meanwhile
+            raise ValueError(f"Esta linha já está na situação '{row.status}'.")
+        line = OutboxItem(row.id, row.customer.code, row.recipients.split(", "), row.as_of,
+                     row.attempts, row.status, row.subject, row.message_id)
+        raw = row.message.encode("utf-8")
+        batch = Sender(session, settings, config, options, lease,
+                       RunReport(run_id=row.run_id, as_of=row.as_of),
+                       SendLog(Path(instance_path), row.run_id))
+        session.commit()
         with Mailer(config) as mailer:
             try:
                 mailer.ensure_connected()
             except SmtpFailure as exc:
-                raise CannotRun(_stop_message(exc)) from exc
-            batch._attempt(mailer, line, line.message.encode("utf-8"))
-        batch.log.write(line.updated_at, customer, line)
-        return LineResult(customer, line.status, line.recipients.split(", "),
-                          message_id=line.message_id, attempts=line.attempts,
-                          smtp_code=line.smtp_code, smtp_reply=line.smtp_reply)
+                raise CannotRun(stop_message(exc)) from exc
+            try:
+                batch.attempt(mailer, line, raw)
+            finally:
+                batch.close()
+        batch.log.write(line)
+        return line.result()
     finally:
         session.rollback()
         lease.release()
@@ -73,5 +79,5 @@ def send_test_email(session: Session, address: str, instance_path: str | os.Path
     html = f"<p>{text.splitlines()[0]}</p><p>Se você a recebeu, a configuração SMTP está correta.</p>"
     message = build_message(config, [address], "", "Teste de envio de e-mail", text, html)
     with Mailer(config) as mailer:
-        code, reply, _ = mailer.send([address], message.as_bytes())
+        code, reply, _ = mailer.send([address], message.raw)
     return code, reply

@@ -85,10 +85,12 @@ class RunLease:
         self.taken_over = taken_over
         self._last_beat = now
 
-    def heartbeat(self, now: datetime, every: timedelta = timedelta(seconds=30)) -> None:
-        """Refresh the claim (at most every ``every``); commits. Raises LockLost if taken over."""
-        if now - self._last_beat < every:
-            return
+    def due(self, now: datetime, every: timedelta = timedelta(seconds=30)) -> bool:
+        """Whether the claim should be refreshed now (at most every ``every``)."""
+        return now - self._last_beat >= every
+
+    def heartbeat(self, now: datetime) -> None:
+        """Refresh the claim; commits. Raises LockLost if another run took it over."""
         result = self.session.execute(update(RunLock).where(
             RunLock.id == LOCK_ID, RunLock.token == self.token).values(heartbeat_at=now))
         self.session.commit()

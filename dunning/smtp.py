@@ -7,15 +7,16 @@ run needs control Flask-Mail does not give: a timeout on every operation, tellin
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import secrets
 import smtplib
 import socket
 import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Callable
 
@@ -87,23 +88,73 @@ class SmtpConfig:
         return self.sender_address.rpartition("@")[2] or "localhost"
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A message ready for the wire: its Subject and Message-ID (for the outbox) and its bytes."""
+
+    subject: str
+    message_id: str
+    raw: bytes
+
+
 def build_message(config: SmtpConfig, to: list[str], to_name: str, subject: str, text: str,
-                  html: str) -> EmailMessage:
-    """A multipart/alternative UTF-8 message; every header value is stripped of CR/LF."""
-    msg = EmailMessage(policy=SMTP_POLICY)
-    msg["Subject"] = clean_header(subject)
-    msg["From"] = formataddr((clean_header(config.sender_name), config.sender_address))
+                  html: str) -> Outgoing:
+    """A multipart/alternative UTF-8 message; every header value is stripped of CR/LF.
+
+    Written out directly (quoted-printable through binascii) rather than with
+    ``email.message.EmailMessage``, which costs ~7 ms per message: more than the SMTP exchange.
+    """
+    subject = clean_header(subject)
     name = clean_header(to_name)
-    msg["To"] = ", ".join(formataddr((name, address)) for address in to)
-    if config.reply_to:
-        msg["Reply-To"] = config.reply_to
-    msg["Date"] = formatdate(localtime=True)
-    msg["Message-ID"] = make_msgid(domain=config.sender_domain)
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
-    msg["Content-Language"] = "pt-BR"
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return msg
+    message_id = make_msgid(domain=config.sender_domain)
+    headers = [
+        ("Subject", _encoded_header(subject)),
+        ("From", formataddr((clean_header(config.sender_name), config.sender_address))),
+        ("To", ",\r\n ".join(formataddr((name, address)) for address in to)),
+        *([("Reply-To", clean_header(config.reply_to))] if config.reply_to else []),
+        ("Date", formatdate(localtime=True)),
+        ("Message-ID", message_id),
+        ("Auto-Submitted", "auto-generated"),  # RFC 3834: no vacation auto-replies
+        ("Content-Language", "pt-BR"),
+        ("MIME-Version", "1.0"),
+    ]
+    boundary = f"=_{secrets.token_hex(16)}"
+    # Values are clean already: names and subject through clean_header, addresses validated.
+    head = "".join(f"{key}: {value}\r\n" for key, value in headers)
+    parts = [head.encode("ascii"),
+             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode()]
+    for subtype, body in (("plain", text), ("html", html)):
+        parts.append(f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
+                     f"Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode())
+        parts.append(_quoted_printable(body))
+        parts.append(b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return Outgoing(subject, message_id, b"".join(parts))
+
+
+def _encoded_header(value: str) -> str:
+    """ASCII as is; anything else as RFC 2047 base64 encoded words, one per folded line.
+
+    Written out here because email.header costs ~1 ms per subject; chunks end on whole
+    characters, as RFC 2047 requires.
+    """
+    if value.isascii():
+        return value
+    words, chunk = [], b""
+    for char in value:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > 45:  # 45 bytes -> 60 base64 chars: a 75-char word
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+
+
+def _quoted_printable(body: str) -> bytes:
+    """UTF-8 quoted-printable with CRLF line ends (binascii does it in C)."""
+    normalised = body.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(normalised, istext=True).replace(b"\n", b"\r\n")
 
 
 def _text(reply) -> str:
