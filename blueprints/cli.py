@@ -1,6 +1,7 @@
 """Command-line commands (``flask --app app ...``): thin wrappers around the domain package."""
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -67,6 +68,106 @@ def create_user_command(name: str, password_stdin: bool) -> None:
         click.echo(f"Erro: {exc}", err=True)
         sys.exit(1)
     click.echo(f"Usuário {name.strip()} criado.")
+
+
+@bp.cli.command("email-pendencia-financeira")
+@click.option("--date", "date_text", metavar="AAAA-MM-DD", help="run as of this date (default: today)")
+@click.option("--dry-run", is_flag=True, help="only show what would be sent: send and record nothing")
+@click.option("--json", "as_json", is_flag=True, help="print the plan or the result as JSON")
+@click.option("--customer", metavar="CODE", help="only this customer")
+def email_pendencia_financeira_command(date_text: str | None, dry_run: bool, as_json: bool,
+                                       customer: str | None) -> None:
+    """E-mail every delinquent customer the open invoices it owes (the scheduler's daily job)."""
+    from datetime import date as Date
+    from dunning.rules import UnknownCustomer, plan
+    as_of = Date.today()
+    if date_text is not None:
+        try:
+            if len(date_text) != 10:
+                raise ValueError(date_text)
+            as_of = Date.fromisoformat(date_text)
+        except ValueError:
+            click.echo(f"Data inválida '{date_text}': use AAAA-MM-DD (por exemplo 2026-11-28).", err=True)
+            sys.exit(2)
+    if not dry_run:
+        _send(as_of, customer, as_json)
+        return
+    try:
+        result = plan(db.session, as_of, customer)
+    except UnknownCustomer as exc:
+        click.echo(f"Cliente não encontrado: '{exc.code}'.", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        _echo_plan(result, customer)
+
+
+def _echo_plan(result, customer: str | None) -> None:
+    """The dry-run as a table staff can read: who would get what, and who not and why."""
+    from dunning.formatting import format_brl, format_date
+    from dunning.rules import SKIP_REASON_LABELS
+    click.echo(f"Simulação para {format_date(result.as_of)}: nada será enviado nem registrado.")
+    if customer and not result.reminders and not result.skipped:
+        click.echo(f"O cliente {customer} não está habilitado para receber lembretes.")
+        return
+    rows = [(f"{r.customer_code} {r.customer_name}".strip()[:40], ", ".join(r.to),
+             str(len(r.invoices)), format_brl(r.overdue_cents)) for r in result.reminders]
+    click.echo(f"\nLembretes a enviar: {len(rows)}")
+    if rows:
+        _echo_table(("Cliente", "E-mails", "Faturas", "Vencido"), rows, right=(2, 3))
+        total = sum(r.overdue_cents for r in result.reminders)
+        click.echo(f"Total vencido: {format_brl(total)}")
+    click.echo(f"\nNão receberão lembrete: {len(result.skipped)}")
+    if result.skipped:
+        _echo_table(("Cliente", "Motivo"),
+                    [(s.customer_code, SKIP_REASON_LABELS[s.reason]) for s in result.skipped])
+
+
+def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> None:
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+
+    def line(cells) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    click.echo(line(header))
+    for row in rows:
+        click.echo(line(row))
+
+
+def _send(as_of, customer: str | None, as_json: bool) -> None:
+    """The real run (SMTP, outbox); placeholder until the delivery issue replaces this body."""
+    click.echo("envio real ainda não disponível", err=True)
+    sys.exit(2)
+
+
+@bp.cli.command("import-policies")
+@click.argument("file", type=click.File("rb"))
+def import_policies_command(file) -> None:
+    """Import dunning settings from CSV: replaces those of every customer/group the file names."""
+    from dunning.policies import import_policies
+    try:
+        report = import_policies(db.session, file)
+    except FileRejected as exc:
+        echo_rejection(exc)
+        sys.exit(1)
+    click.echo(f"Configurações importadas: {report.rows} linhas; {report.customers} clientes e "
+               f"{report.groups} grupos atualizados.")
+
+
+@bp.cli.command("export-policies")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, writable=True))
+def export_policies_command(file: str | None) -> None:
+    """Export the dunning settings as CSV (to FILE, or to the screen)."""
+    from dunning.policies import export_policies
+    text = export_policies(db.session)
+    if file:
+        with open(file, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+        click.echo(f"Configurações exportadas para {file}.")
+    else:
+        click.echo(text, nl=False)
 
 
 def run_reminder_job(app: Flask, date: str | None, dry_run: bool, as_json: bool,
