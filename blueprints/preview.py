@@ -1,11 +1,146 @@
-"""Pré-visualizar envio: the messages a run would send on a date, and "Enviar agora"."""
+"""Pré-visualizar envio: the messages a run would send on a date, and "Enviar agora".
+
+"Enviar agora" starts the scheduler's job (``dunning.delivery.run``) in a background thread, so
+the page does not wait for a long batch; the run lock keeps it from overlapping a scheduled run.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask import (Blueprint, Flask, current_app, flash, redirect, render_template, request,
+                   url_for)
+
+from blueprints.forms import PageForm
+from blueprints.web import paginate_list
+from dunning.crypto import SecretUnreadable
+from dunning.delivery import CannotRun, run
+from dunning.rules import UnknownCustomer, plan
+from dunning.smtp import SmtpConfig
+from dunning.statement import render
+from models import StationSettings, db
 
 bp = Blueprint("preview", __name__, url_prefix="/previa")
+log = logging.getLogger(__name__)
+
+MESSAGES_PER_PAGE = 10
+SKIPS_SHOWN = 200
+REASONS = {"no_email": "sem e-mail", "invalid_email": "e-mail inválido",
+           "nothing_overdue": "nada vencido", "recently_sent": "enviado recentemente"}
+
+
+class ConfirmForm(PageForm):
+    """The confirmation button of "Enviar agora" (only the CSRF token)."""
+
+
+@dataclass
+class SendNow:
+    """The browser-started run in progress (or finished), kept on the app for the Envios page."""
+
+    as_of: date
+    thread: threading.Thread | None = None
+    error: str = ""
+    run_id: int | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def running(self) -> bool:
+        return not self.done.is_set()
+
+
+def _parse_date(text: str | None) -> tuple[date, str]:
+    """The date asked for (default today, decided here), and an error message for a bad one."""
+    if not text:
+        return date.today(), ""
+    try:
+        return date.fromisoformat(text), ""
+    except ValueError:
+        return date.today(), f"Data inválida: {text}. Use o calendário (dd/mm/aaaa)."
 
 
 @bp.route("/")
 def index():
-    return render_template("error.html", code=503, title="Em construção", message="")
+    """Exactly the messages a run on the date would send, page by page, and who is skipped."""
+    as_of, date_error = _parse_date(request.args.get("data"))
+    customer = request.args.get("cliente", "").strip()
+    try:
+        result = plan(db.session, as_of, customer or None)
+    except UnknownCustomer:
+        result, customer_error = plan(db.session, as_of, None), f"Nenhum cliente com o código {customer}."
+        customer = ""
+    else:
+        customer_error = ""
+    settings = StationSettings.load(db.session)
+    page = paginate_list(result.reminders, request.args.get("page", 1, type=int), MESSAGES_PER_PAGE)
+    messages = []
+    for reminder in page.items:
+        subject, text, html = render(reminder, settings, as_of)
+        messages.append({"reminder": reminder, "subject": subject, "text": text, "html": html})
+    db.session.commit()  # StationSettings.load creates the defaults row on first use
+    return render_template(
+        "preview/index.html", as_of=as_of, today=date.today(), date_error=date_error,
+        customer=customer, customer_error=customer_error, plan=result, page=page,
+        messages=messages, skip_counts=Counter(s.reason for s in result.skipped),
+        skipped=result.skipped[:SKIPS_SHOWN], reasons=REASONS, settings=settings,
+        state=current_app.extensions.get("send_now"), form=ConfirmForm(formdata=None))
+
+
+@bp.route("/enviar", methods=["GET", "POST"])
+def send_now():
+    """Confirm, then start today's run, the same job as the scheduler's."""
+    as_of = date.today()
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        problem = _cannot_start()
+        if problem:
+            flash(f"Envio não iniciado: {problem}", "error")
+            return redirect(url_for("preview.index"))
+        start_run(current_app._get_current_object(), as_of)
+        flash("Envio iniciado. Acompanhe o resultado abaixo (atualize a página).", "success")
+        return redirect(url_for("runs.index"))
+    result = plan(db.session, as_of)
+    return render_template("preview/confirm.html", as_of=as_of, plan=result, form=form,
+                           problem=_cannot_start())
+
+
+def _cannot_start() -> str:
+    """Why a run cannot start now ('' when it can), checked before starting the thread."""
+    state = current_app.extensions.get("send_now")
+    if state is not None and state.running:
+        return "já há um envio em andamento, iniciado por este navegador."
+    settings = StationSettings.load(db.session)
+    db.session.commit()
+    if not settings.smtp_configured:
+        return "o servidor SMTP não está configurado (veja Configurações)."
+    try:
+        SmtpConfig.from_settings(settings, current_app.instance_path)
+    except SecretUnreadable as exc:
+        return str(exc)
+    return ""
+
+
+def start_run(app: Flask, as_of: date) -> SendNow:
+    """Run ``dunning.delivery.run`` for ``as_of`` in a background thread with its own session."""
+    state = SendNow(as_of=as_of)
+
+    def job() -> None:
+        with app.app_context():
+            try:
+                report = run(db.session, as_of, app.instance_path, trigger="browser")
+                state.run_id = report.run_id
+            except CannotRun as exc:
+                state.error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - recorded on the run and shown to staff
+                log.exception("browser-started run failed")
+                state.error = f"Erro inesperado no envio: {exc}"
+            finally:
+                db.session.remove()
+                state.done.set()
+
+    state.thread = threading.Thread(target=job, name="envio-navegador", daemon=True)
+    app.extensions["send_now"] = state
+    state.thread.start()
+    return state
