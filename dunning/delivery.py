@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from dunning.crypto import SecretUnreadable
-from dunning.rules import Reminder, plan
+from dunning.rules import SKIP_REASON_LABELS, Reminder, plan
 from dunning.runlock import STALE_AFTER, LockBusy, LockLost, RunLease, acquire
 from dunning.smtp import (AuthenticationFailed, Mailer, MaybeDelivered, PermanentFailure,
                           RunStopped, SmtpConfig, SmtpFailure, TemporaryFailure, Throttle,
@@ -32,6 +32,13 @@ from models.settings import StationSettings
 LOG_FILE = Path("logs") / "envios.log"
 # Lines a run of the same date sends (again): never sent, or refused for now.
 RETRYABLE = (LineStatus.PENDING.value, LineStatus.FAILED_TEMPORARY.value)
+# Outbox statuses and skip reasons as staff read them (terminal, pages).
+STATUS_LABELS = {"pending": "pendente", "sending": "enviando", "sent": "enviado",
+                 "failed_temporary": "falha temporária (nova tentativa na próxima execução)",
+                 "failed_permanent": "recusado pelo servidor",
+                 "skipped": "ignorado", "unknown": "situação desconhecida"}
+SKIP_LABELS = {**SKIP_REASON_LABELS,
+               "failed_permanent": "recusado pelo servidor hoje (reenvio só manual, em Envios)"}
 # Lines staff may re-send by hand from the browser.
 RESENDABLE = (LineStatus.FAILED_TEMPORARY.value, LineStatus.FAILED_PERMANENT.value,
               LineStatus.UNKNOWN.value)
@@ -222,7 +229,9 @@ def _queue(session: Session, run_id: int, due, report: RunReport,
             queue.append((OutboxItem(row.id, reminder.customer_code, list(reminder.to), due.as_of,
                                 row.attempts, row.status), reminder))
         else:  # refused for good earlier today (or sent by hand): not again today
-            skips.append((reminder.customer_id, reminder.customer_code, row.status))
+            reason = row.status if row.status == LineStatus.FAILED_PERMANENT.value \
+                else "recently_sent"
+            skips.append((reminder.customer_id, reminder.customer_code, reason))
     if new:
         ids = dict(session.execute(insert(OutboxLine).returning(
             OutboxLine.customer_id, OutboxLine.id, sort_by_parameter_order=True), [

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import io
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,8 +16,8 @@ from dunning.manual import resend_line
 from dunning.importing import import_invoices
 from dunning.runlock import acquire
 from dunning.smtp import Throttle
-from models import Company, Customer, OutboxLine, Run, RunLock, db
-from smtpserver import PASSWORD, configure_station, free_port
+from models import Company, Customer, OutboxLine, Run, RunLock
+from smtpserver import configure_station, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 11, 27)

@@ -1,0 +1,147 @@
+"""Command-line side of sending: the real run's output, configure-smtp and send-test-email.
+
+Registered on the ``cli`` blueprint (imported at the end of blueprints/cli.py).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from datetime import date, datetime
+
+import click
+from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
+
+from blueprints.cli import bp
+from dunning.delivery import (SKIP_LABELS, STATUS_LABELS, CannotRun, DeliveryOptions, RunReport,
+                              run)
+from dunning.formatting import format_date
+from dunning.importing import is_valid_email
+from dunning.manual import send_test_email
+from dunning.rules import UnknownCustomer
+from dunning.smtp import SECURITY_CHOICES, SmtpFailure
+from dunning.station_edit import SmtpValues, save_smtp
+from models import StationSettings, db
+
+
+def delivery_options() -> DeliveryOptions:
+    """Retry knobs from the app config (tests shorten the back-off)."""
+    config = current_app.config
+    return DeliveryOptions(attempts=int(config.get("SMTP_ATTEMPTS", 3)),
+                           backoff=float(config.get("SMTP_BACKOFF", 2.0)))
+
+
+def send_reminders(as_of: date, customer: str | None, as_json: bool) -> None:
+    """The real run: send, print the summary (or JSON) and exit with SPEC §6's code."""
+    bar = None
+    if sys.stderr.isatty() and not as_json:
+        bar = click.progressbar(length=1, label="Enviando", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.length = max(total, 1)
+        bar.update(done - bar.pos)
+
+    try:
+        report = run(db.session, as_of, current_app.instance_path, trigger="scheduler",
+                     customer_code=customer, options=delivery_options(),
+                     progress=progress if bar else None)
+    except CannotRun as exc:
+        _fail(str(exc))
+    except UnknownCustomer as exc:
+        _fail(f"Cliente não encontrado: '{exc.code}'.")
+    except SQLAlchemyError as exc:
+        _fail(f"Banco de dados inacessível ({type(exc).__name__}). Confira o arquivo em "
+              f"instance/ ou DATABASE_URL, e rode `flask --app app db upgrade`.")
+    finally:
+        if bar:
+            bar.render_finish()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+    else:
+        echo_report(report)
+    sys.exit(report.exit_code)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Erro: {message}", err=True)
+    sys.exit(2)
+
+
+def echo_report(report: RunReport) -> None:
+    """The summary staff read in the terminal (or in the scheduler's history)."""
+    click.echo(f"Envio de {format_date(report.as_of)} (execução {report.run_id}): "
+               f"{report.sent} enviados, {report.failed} falhas, {report.skipped} ignorados.")
+    failures = [line for line in report.lines
+                if line.status not in ("sent", "skipped")]
+    if failures:
+        click.echo("Falhas:")
+        for line in failures:
+            reply = f" ({line.smtp_code or ''} {line.smtp_reply})".replace("( ", "(") \
+                if line.smtp_reply else ""
+            click.echo(f"  {line.customer} {', '.join(line.to)}: "
+                       f"{STATUS_LABELS.get(line.status, line.status)}{reply}")
+    reasons = Counter(line.reason for line in report.lines if line.status == "skipped")
+    if reasons:
+        click.echo("Ignorados: " + "; ".join(f"{SKIP_LABELS.get(r, r)}: {n}"
+                                             for r, n in sorted(reasons.items())))
+    if report.marked_unknown:
+        click.echo(f"Atenção: {report.marked_unknown} mensagem(ns) de uma execução interrompida "
+                   f"ficaram com situação desconhecida (não serão reenviadas automaticamente; "
+                   f"confira e reenvie em Envios, se for o caso).")
+    if report.message:
+        click.echo(report.message, err=True)
+
+
+@bp.cli.command("configure-smtp")
+@click.option("--server", required=True, help="SMTP server host name")
+@click.option("--port", required=True, type=click.IntRange(1, 65535), help="port (587, 465, 25)")
+@click.option("--security", required=True, type=click.Choice(SECURITY_CHOICES),
+              help="none, starttls (usually port 587) or ssl (usually port 465)")
+@click.option("--user", default="", help="login user (empty: no authentication)")
+@click.option("--password-stdin", is_flag=True,
+              help="read the password from standard input (never from the command line)")
+@click.option("--sender", required=True, help="sender address (From)")
+@click.option("--sender-name", default="", help="sender name shown to customers")
+@click.option("--reply-to", default="", help="Reply-To address")
+@click.option("--bcc", default="", help="send a hidden copy of every reminder to this address")
+@click.option("--timeout", default=60, type=click.IntRange(1, 600),
+              help="seconds for every SMTP operation")
+@click.option("--max-per-minute", default=None, type=click.IntRange(1, 10000),
+              help="cap on messages per minute (Microsoft 365: 30)")
+def configure_smtp_command(server, port, security, user, password_stdin, sender, sender_name,
+                           reply_to, bcc, timeout, max_per_minute) -> None:
+    """Store the station's SMTP settings (the password encrypted, never printed)."""
+    for label, address in (("--sender", sender), ("--reply-to", reply_to), ("--bcc", bcc)):
+        if address and not is_valid_email(address):
+            _fail(f"{label}: endereço de e-mail inválido '{address}'.")
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else ""
+    if password_stdin and not password:
+        _fail("--password-stdin: nenhuma senha recebida na entrada padrão.")
+    save_smtp(db.session, current_app.instance_path,
+              SmtpValues(server=server, port=port, security=security, user=user,
+                         sender_name=sender_name, sender_address=sender, reply_to=reply_to,
+                         bcc=bcc, timeout=timeout, max_per_minute=max_per_minute),
+              new_password=password)
+    stored = "gravada (criptografada)" if password else (
+        "mantida" if StationSettings.load(db.session).smtp_password_encrypted else "nenhuma")
+    click.echo(f"SMTP configurado: {server}:{port} ({security}), remetente {sender}; "
+               f"senha {stored}.")
+
+
+@bp.cli.command("send-test-email")
+@click.argument("address")
+def send_test_email_command(address: str) -> None:
+    """Send a short test message with the stored SMTP settings."""
+    if not is_valid_email(address):
+        _fail(f"Endereço de e-mail inválido '{address}'.")
+    try:
+        code, reply = send_test_email(db.session, address, current_app.instance_path,
+                                      datetime.now())
+    except CannotRun as exc:
+        _fail(str(exc))
+    except SmtpFailure as exc:
+        click.echo(f"Falha no envio de teste: {exc.code or ''} {exc.reply}".replace(":  ", ": "),
+                   err=True)
+        sys.exit(1)
+    click.echo(f"Mensagem de teste aceita pelo servidor ({code} {reply}).")
