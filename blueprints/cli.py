@@ -137,9 +137,9 @@ def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: tup
 
 
 def _send(as_of, customer: str | None, as_json: bool) -> None:
-    """The real run (SMTP, outbox); placeholder until the delivery issue replaces this body."""
-    click.echo("envio real ainda não disponível", err=True)
-    sys.exit(2)
+    """The real run (SMTP, outbox): blueprints/cli_delivery.py."""
+    from blueprints.cli_delivery import send_reminders
+    send_reminders(as_of, customer, as_json)
 
 
 @bp.cli.command("import-policies")
@@ -168,6 +168,10 @@ def export_policies_command(file: str | None) -> None:
         click.echo(f"Configurações exportadas para {file}.")
     else:
         click.echo(text, nl=False)
+
+
+# configure-smtp and send-test-email live with the rest of the sending commands.
+from blueprints import cli_delivery  # noqa: E402,F401
 
 
 def run_reminder_job(app: Flask, date: str | None, dry_run: bool, as_json: bool,
