@@ -95,6 +95,15 @@ def test_session_cookie_flags(app, client):
     ("/grupos/1", {"send_email": "y"}),
     ("/empresas/1", {"name": "X"}),
     ("/configuracoes/smtp", {}),
+    ("/configuracoes/teste", {"address": "a@b.com.br"}),
+    ("/configuracoes/envio", {"resend_interval_days": "1"}),
+    ("/configuracoes/modelos", {"subject": "x"}),
+    ("/configuracoes/modelos/padrao", {}),
+    ("/clientes/1/emails", {"addresses": "a@b.com.br"}),
+    ("/importar/politicas", {}),
+    ("/previa/enviar", {}),
+    ("/envios/linha/1/reenviar", {}),
+    ("/primeiro-acesso", {"username": "x", "password": "12345678", "confirm": "12345678"}),
 ])
 def test_post_without_csrf_token_is_refused(app, staff, path, data):
     app.config["WTF_CSRF_ENABLED"] = True
