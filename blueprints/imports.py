@@ -9,6 +9,7 @@ from flask_wtf.file import FileField, FileRequired
 from blueprints.forms import PageForm
 from dunning.csvfile import FileRejected
 from dunning.importing import import_invoices
+from dunning.policies import export_policies, import_policies
 from models import db
 
 bp = Blueprint("imports", __name__, url_prefix="/importar")
@@ -18,9 +19,12 @@ class UploadForm(PageForm):
     file = FileField("Arquivo CSV", validators=[FileRequired("Escolha um arquivo CSV.")])
 
 
-def _forms(invoices: UploadForm | None = None, policies: UploadForm | None = None):
-    return {"invoices_form": invoices or UploadForm(prefix="faturas", formdata=None),
-            "policies_form": policies or UploadForm(prefix="politicas", formdata=None)}
+LABELS = {"faturas": "faturas", "politicas": "políticas"}
+
+
+def _forms(faturas: UploadForm | None = None, politicas: UploadForm | None = None):
+    return {"invoices_form": faturas or UploadForm(prefix="faturas", formdata=None),
+            "policies_form": politicas or UploadForm(prefix="politicas", formdata=None)}
 
 
 @bp.route("/")
@@ -32,40 +36,33 @@ def index():
 @bp.route("/faturas", methods=["POST"])
 def invoices():
     """Import an invoices CSV: all or nothing; show the counts or the errors."""
-    form = UploadForm(prefix="faturas")
-    if not form.validate_on_submit():
-        return render_template("imports/index.html", **_forms(invoices=form)), 400
-    try:
-        report = import_invoices(db.session, form.file.data.stream)
-    except FileRejected as exc:
-        return render_template("imports/rejected.html", kind="faturas", errors=exc.errors,
-                               truncated=exc.truncated, filename=form.file.data.filename), 422
-    flash(f"Arquivo {form.file.data.filename} importado.", "success")
-    return render_template("imports/invoices_done.html", report=report,
-                           filename=form.file.data.filename)
+    return _upload("faturas", import_invoices, "imports/invoices_done.html")
 
 
 @bp.route("/politicas", methods=["POST"])
 def policies():
     """Import a policies CSV: all or nothing; it replaces the settings of whom it names."""
-    from dunning.policies import import_policies
-    form = UploadForm(prefix="politicas")
+    return _upload("politicas", import_policies, "imports/policies_done.html")
+
+
+def _upload(kind: str, importer, done_template: str):
+    """Hand the uploaded file to ``importer``; its report, or the table of its errors."""
+    form = UploadForm(prefix=kind)
     if not form.validate_on_submit():
-        return render_template("imports/index.html", **_forms(policies=form)), 400
+        return render_template("imports/index.html", **_forms(**{kind: form})), 400
+    filename = form.file.data.filename
     try:
-        report = import_policies(db.session, form.file.data.stream)
+        report = importer(db.session, form.file.data.stream)
     except FileRejected as exc:
-        return render_template("imports/rejected.html", kind="políticas", errors=exc.errors,
-                               truncated=exc.truncated, filename=form.file.data.filename), 422
-    flash(f"Arquivo {form.file.data.filename} importado.", "success")
-    return render_template("imports/policies_done.html", report=report,
-                           filename=form.file.data.filename)
+        return render_template("imports/rejected.html", kind=LABELS[kind], errors=exc.errors,
+                               truncated=exc.truncated, filename=filename), 422
+    flash(f"Arquivo {filename} importado.", "success")
+    return render_template(done_template, report=report, filename=filename)
 
 
 @bp.route("/politicas.csv")
 def export():
     """Download every dunning setting as the policies CSV."""
-    from dunning.policies import export_policies
     content = export_policies(db.session)
     name = f"politicas-{date.today().isoformat()}.csv"
     return Response(content, mimetype="text/csv; charset=utf-8",
