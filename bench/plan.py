@@ -120,18 +120,20 @@ def measure(path: Path) -> None:
         started, cpu = time.perf_counter(), time.process_time()
         result = plan(db.session, AS_OF)
         planned, planned_cpu = time.perf_counter() - started, time.process_time() - cpu
-        started = time.perf_counter()
+        rss_plan = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started, cpu = time.perf_counter(), time.process_time()
         text = json.dumps(result.to_json(), ensure_ascii=False)
-        dumped = time.perf_counter() - started
+        dumped, dumped_cpu = time.perf_counter() - started, time.process_time() - cpu
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         reasons: dict[str, int] = {}
         for skip in result.skipped:
             reasons[skip.reason] = reasons.get(skip.reason, 0) + 1
         print(f"plan():          {planned:6.2f} s  (CPU {planned_cpu:.2f} s)")
-        print(f"to_json + dumps: {dumped:6.2f} s  ({len(text) / 1e6:.0f} MB of JSON)")
+        print(f"to_json + dumps: {dumped:6.2f} s  (CPU {dumped_cpu:.2f} s; {len(text) / 1e6:.0f} MB of JSON)")
         print(f"reminders: {len(result.reminders)}, invoices listed: "
               f"{sum(len(r.invoices) for r in result.reminders)}, skipped: {reasons}")
-        print(f"peak RSS: {rss_after / 1024:.0f} MB (before plan: {rss_before / 1024:.0f} MB)")
+        print(f"peak RSS: {rss_plan / 1024:.0f} MB after plan(), {rss_after / 1024:.0f} MB after the JSON "
+              f"(before plan: {rss_before / 1024:.0f} MB)")
         db.engine.dispose()
 
 

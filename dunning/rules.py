@@ -182,7 +182,7 @@ def plan(session: Session, as_of: date, customer_code: str | None = None) -> Pla
     candidates = _enabled_customers(session, customer_id)
     last_sent = _last_reminders(session, customer_id)
     accounts = {key: value for key, value in session.execute(select(Account.id, Account.code))}
-    companies = {row.id: row for row in session.execute(
+    companies = {cid: tuple(rest) for cid, *rest in session.execute(
         select(Company.id, Company.code, Company.name, Company.tax_id, Company.address,
                Company.phone, Company.email))}
     builder = _PlanBuilder(as_of, settings, accounts, companies)
@@ -305,13 +305,13 @@ class _PlanBuilder:
     """Rules 5-8 for one customer at a time, with the per-date work cached across customers."""
 
     def __init__(self, as_of: date, settings: _Settings, accounts: dict[int, str],
-                 companies: dict):
+                 companies: dict[int, tuple[str, ...]]):
         self.as_of = as_of
         self.settings = settings
         self.interval = max(1, settings.resend_interval_days or 0)
         self.accounts = accounts
         self.companies = companies
-        self.company_codes = {cid: company.code for cid, company in companies.items()}
+        self.company_codes = {cid: company[0] for cid, company in companies.items()}
         self.calendar = brazil_calendar()
         self.dates: dict = {}        # stored due date -> (due, effective due, days late)
         self.issued: dict = {}       # stored issue date -> date
@@ -335,40 +335,37 @@ class _PlanBuilder:
             rows = [row for row in rows if row[2] in candidate.scope]
         cutoff = self.as_of - timedelta(days=candidate.tolerance_days)
         dates, due_of = self.dates, self._due
-        items = []
-        any_overdue = False
         for row in rows:
-            known = dates.get(row[4]) or due_of(row[4])
-            overdue = known[1] < cutoff          # rule 6: D > effective due + tolerance
-            any_overdue = any_overdue or overdue
-            items.append((row, known, overdue))
-        reason = None
-        to: list[str] = []
-        if not any_overdue:
-            reason = "nothing_overdue"
+            if (dates.get(row[4]) or due_of(row[4]))[1] < cutoff:     # rule 6
+                break
         else:
-            given = addresses_of(candidate.email_addresses)
-            to = [a for a in given if is_deliverable_address(a, self.addresses)]
-            if not given:
-                reason = "no_email"
-            elif not to:
-                reason = "invalid_email"
-            elif last_sent is not None and last_sent > self.as_of - timedelta(days=self.interval):
-                reason = "recently_sent"
+            result.skipped.append(Skip(candidate.id, candidate.code, "nothing_overdue"))
+            return
+        given = addresses_of(candidate.email_addresses)
+        to = [a for a in given if is_deliverable_address(a, self.addresses)]
+        reason = None
+        if not given:
+            reason = "no_email"
+        elif not to:
+            reason = "invalid_email"
+        elif last_sent is not None and last_sent > self.as_of - timedelta(days=self.interval):
+            reason = "recently_sent"
         if reason:
             result.skipped.append(Skip(candidate.id, candidate.code, reason))
-            return
-        if self.settings.only_overdue:
-            items = [item for item in items if item[2]]
-        result.reminders.append(self._reminder(candidate, to, items))
+        else:
+            result.reminders.append(self._reminder(candidate, to, rows, cutoff))
 
-    def _reminder(self, candidate: _Candidate, to: list[str], items: list) -> Reminder:
+    def _reminder(self, candidate: _Candidate, to: list[str], rows: list, cutoff: date) -> Reminder:
         by_company: dict[int, list] = {}     # company id -> [invoices, overdue cents, open cents]
-        codes, accounts, issued_dates, issue_of = (self.company_codes, self.accounts, self.issued,
-                                                   self._issue)
-        for row, (due, effective, days_late), overdue in items:
-            (invoice_id, _, account_id, company_id, _, balance, document, installment, issued,
-             amount, digitable, pix, link) = row
+        codes, accounts, dates, due_of, issued_dates, issue_of = (
+            self.company_codes, self.accounts, self.dates, self._due, self.issued, self._issue)
+        only_overdue = self.settings.only_overdue
+        for (invoice_id, _, account_id, company_id, stored_due, balance, document, installment,
+             issued, amount, digitable, pix, link) in rows:
+            due, effective, days_late = dates.get(stored_due) or due_of(stored_due)
+            overdue = effective < cutoff
+            if only_overdue and not overdue:
+                continue
             if issued is not None:
                 issued = issued_dates.get(issued) or issue_of(issued)
             invoice = PlannedInvoice(invoice_id, codes[company_id], document, installment,
@@ -392,11 +389,10 @@ class _PlanBuilder:
     def _statement(self, company_id: int, invoices: list[PlannedInvoice], overdue_cents: int,
                    open_cents: int) -> CompanyStatement:
         """One Empresa's part of a reminder; its totals are those of the invoices it lists."""
-        company = self.companies[company_id]
         if len(invoices) > 1:
             invoices.sort(key=_listing_order)
-        return CompanyStatement(company_id, company.code, company.name, company.tax_id,
-                                company.address, company.phone, company.email, invoices,
+        # companies[id] = (code, name, tax_id, address, phone, email), CompanyStatement's order
+        return CompanyStatement(company_id, *self.companies[company_id], invoices,
                                 overdue_cents=overdue_cents, open_cents=open_cents)
 
 
