@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -23,10 +24,32 @@ def echo_rejection(exc: FileRejected) -> None:
         click.echo("  (mostrando os primeiros 100 erros; corrija-os e importe de novo)", err=True)
 
 
+def open_input(path: str):
+    """Open a file named on the command line for reading, or exit 1 with a pt-BR message."""
+    if os.path.isdir(path):
+        problem = "é uma pasta, não um arquivo"
+    else:
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            problem = "arquivo não encontrado"
+        except PermissionError:
+            problem = "sem permissão para ler o arquivo"
+        except OSError as exc:
+            problem = f"não foi possível abrir o arquivo ({exc.strerror or exc})"
+    click.echo(f"Erro: {path}: {problem}.", err=True)
+    sys.exit(1)
+
+
 @bp.cli.command("import-invoices")
-@click.argument("file", type=click.File("rb"))
-def import_invoices_command(file) -> None:
+@click.argument("path", metavar="FILE")
+def import_invoices_command(path: str) -> None:
     """Import open invoices from an ERP CSV export (all or nothing)."""
+    with open_input(path) as file:
+        _import_invoices(file)
+
+
+def _import_invoices(file) -> None:
     bar = None
     if sys.stderr.isatty():
         bar = click.progressbar(length=1, label="Importando", file=sys.stderr)
@@ -43,7 +66,8 @@ def import_invoices_command(file) -> None:
     finally:
         if bar:
             bar.render_finish()
-    click.echo(f"Importado: {report.rows} linhas ({report.encoding}, separador '{report.delimiter}').")
+    click.echo(f"Importado: {report.rows} linhas ({report.encoding_name}, "
+               f"separador '{report.delimiter}').")
     click.echo(f"Faturas: {report.invoices_new} novas, {report.invoices_updated} atualizadas, "
                f"{report.invoices_settled} baixadas (ausentes do arquivo).")
     click.echo(f"Clientes: {report.customers_new} novos, {report.customers_updated} atualizados. "

@@ -26,9 +26,10 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
-        where = f"linha {self.line}" + (f", coluna {self.column}" if self.column else "")
+        where = ", ".join(([f"linha {self.line}"] if self.line else [])
+                          + ([f"coluna {self.column}"] if self.column else []))
         value = f" '{self.value}'" if self.value else ""
-        return f"{where}: {self.message}{value}"
+        return f"{where}: {self.message}{value}" if where else f"{self.message}{value}"
 
 
 class FileRejected(Exception):
@@ -77,7 +78,7 @@ def detect_encoding(stream: BinaryIO) -> str:
             except UnicodeDecodeError:
                 utf8 = False
     if empty:
-        raise FileRejected([RowError(1, "", "", "o arquivo está vazio")])
+        raise FileRejected([RowError(0, "", "", "o arquivo está vazio")])
     if utf8:
         try:
             decoder.decode(b"", final=True)
@@ -129,7 +130,7 @@ class CsvSource:
         line = 2
         try:
             for cells in reader:
-                if any(c.strip() for c in cells):
+                if "".join(cells).strip():
                     yield line, cells
                 line = reader.line_num + 2
         except UnicodeDecodeError:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 from datetime import date
 
-_BR_THOUSANDS = re.compile(r"^\d{1,3}(\.\d{3})+(,\d{1,2})?$")
-_BR_PLAIN = re.compile(r"^\d+(,\d{1,2})?$")
-_DOT_DECIMAL = re.compile(r"^\d+(\.\d{1,2})?$")
+# pt-BR "1.234,56" / "1234,56" / "1234", or "1234.56"; "1.234" is read as thousands (see below).
+_AMOUNT = re.compile(r"(-?)(?:(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{1,2}))?|(\d+)\.(\d{1,2}))")
+_MAX_UNITS_DIGITS = 13  # R$ 9.999.999.999.999,99 fits a 64-bit integer column with room to add
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _BR_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
@@ -15,20 +15,25 @@ def parse_cents(text: str) -> int:
     """Parse ``1.234,56``, ``1234,56``, ``1234.56`` or ``1234`` (optionally ``R$``, ``-``) to cents.
 
     ``1.234`` (dots in groups of three, no comma) is read as thousands, as a pt-BR ERP writes it.
-    Raises ValueError for anything else, including more than two decimals.
+    Raises ValueError for anything else, including more than two decimals or an absurd size.
     """
-    value = text.strip().replace("R$", "").replace("\u00a0", "").strip()
-    negative = value.startswith("-")
-    if negative:
-        value = value[1:].strip()
-    if _BR_THOUSANDS.match(value) or _BR_PLAIN.match(value):
-        units, _, frac = value.replace(".", "").partition(",")
-    elif _DOT_DECIMAL.match(value):
-        units, _, frac = value.partition(".")
+    m = _AMOUNT.fullmatch(text)
+    if m is None:
+        value = text.replace("R$", "").replace("\u00a0", " ").strip()
+        if value.startswith("-"):
+            value = "-" + value[1:].lstrip()
+        m = _AMOUNT.fullmatch(value)
+        if m is None:
+            raise ValueError(text)
+    sign, units, frac, dot_units, dot_frac = m.groups()
+    if units is None:
+        units, frac = dot_units, dot_frac
     else:
+        units = units.replace(".", "")
+    if len(units) > _MAX_UNITS_DIGITS:
         raise ValueError(text)
-    cents = int(units) * 100 + int((frac + "00")[:2])
-    return -cents if negative else cents
+    cents = int(units) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if frac else 0)
+    return -cents if sign else cents
 
 
 def parse_date(text: str) -> date:

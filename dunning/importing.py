@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import gt, itemgetter
 from typing import BinaryIO, Callable
 
 from email_validator import EmailNotValidError, validate_email
@@ -17,10 +18,12 @@ from sqlalchemy.orm import Session
 
 from dunning.csvfile import CsvSource, FileRejected, RowError
 from dunning.formatting import parse_cents, parse_date
+from dunning.snapshot import MergeCounts, Stage, merge
 from dunning.taxid import is_valid_tax_id
 
 MAX_ERRORS = 100
 _BATCH = 5000
+_CACHE_KIB = 32768
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "empresa": ("cod_empresa", "codigo_empresa", "filial"),
@@ -43,28 +46,28 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "link_pagamento": ("link", "url_pagamento", "link_de_pagamento"),
 }
 REQUIRED = ("empresa", "cliente", "documento", "vencimento", "saldo")
-# Invoice fields that a present column sets exactly (an empty cell clears them).
-_INVOICE_OPTIONAL = {"emissao": "issue_date", "valor": "amount_cents",
-                     "linha_digitavel": "digitable_line", "pix": "pix_code",
-                     "link_pagamento": "payment_link"}
 _EMAIL_SPLIT = re.compile(r"[,;\s]+")
+# The fields a row is read into, in order, and the longest text each may hold (the schema's sizes).
+_FIELDS = ("empresa", "cliente", "documento", "vencimento", "saldo", "parcela", "conta", "emissao",
+           "valor", "linha_digitavel", "pix", "link_pagamento",
+           "nome", "cpf_cnpj", "email", "grupo", "empresa_nome", "empresa_cnpj")
+_LIMITS = (40, 40, 60, 40, 40, 20, 40, 40, 40, 80, 10_000, 2_000, 200, 40, 2_000, 40, 200, 40)
 
 
 @dataclass
-class ImportReport:
-    """What an accepted import changed."""
+class ImportReport(MergeCounts):
+    """What an accepted import changed (the counts), and what it noticed."""
 
     rows: int = 0
-    invoices_new: int = 0
-    invoices_updated: int = 0
-    invoices_settled: int = 0
-    customers_new: int = 0
-    customers_updated: int = 0
-    companies_new: int = 0
     encoding: str = ""
     delimiter: str = ""
     warnings: list[RowError] = field(default_factory=list)
     warnings_total: int = 0
+
+    @property
+    def encoding_name(self) -> str:
+        """The encoding as staff know it."""
+        return {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}.get(self.encoding, self.encoding)
 
     def warn(self, warning: RowError) -> None:
         """Keep the first MAX_ERRORS warnings and count them all."""
@@ -73,16 +76,11 @@ class ImportReport:
             self.warnings.append(warning)
 
 
-@dataclass
-class _Party:
-    """Master data of a customer or company as the file last states it (empty cells ignored)."""
-
-    values: dict[str, str] = field(default_factory=dict)
-
-    def update(self, **values: str) -> None:
-        for key, value in values.items():
-            if value:
-                self.values[key] = value
+def _state(known: dict[str, str], **values: str) -> None:
+    """Record the master data a row states; an empty cell never erases what another row said."""
+    for key, value in values.items():
+        if value:
+            known[key] = value
 
 
 def split_emails(cell: str) -> list[str]:
@@ -103,23 +101,69 @@ def is_valid_email(address: str) -> bool:
         return False
 
 
+def _deliverable(address: str) -> bool:
+    """``is_valid_email``'s verdict by the quick path the reminder plan uses too."""
+    from dunning.addresses import is_deliverable_address  # it imports this module
+    return is_deliverable_address(address)
+
+
 class _RowParser:
-    """Validates rows into staging tuples; caches dates, which repeat a lot in a large file."""
+    """Validates rows into staging tuples.
+
+    The common case (a valid row) takes a fast path: one itemgetter, cached dates and master data
+    compared with the customer's previous row; a row that fails it is re-checked by ``_errors``,
+    which names every problem. Caches are bounded so memory does not grow with the file.
+    """
 
     def __init__(self, columns: dict[str, int], header: list[str], report: ImportReport):
         self.col = columns
         self.header = header
+        self.width = len(header)
+        # A missing optional column reads the empty cell appended to every row (index = width).
+        self.pick = itemgetter(*(columns.get(name, self.width) for name in _FIELDS))
         self.report = report
         self.dates: dict[str, str] = {}
-        self.customers: dict[str, _Party] = {}
-        self.companies: dict[str, _Party] = {}
+        self.customers: dict[str, dict[str, str]] = {}
+        self.customer_rows: dict[str, tuple[str, ...]] = {}
+        self.companies: dict[str, dict[str, str]] = {}
+        self.company_rows: dict[str, tuple[str, ...]] = {}
         self.accounts: set[tuple[str, str]] = set()
         self.checked_tax_ids: set[str] = set()
         self.checked_emails: set[str] = set()
 
-    def _cell(self, cells: list[str], name: str) -> str:
-        i = self.col.get(name)
-        return cells[i].strip() if i is not None and i < len(cells) else ""
+    def parse(self, line: int, cells: list[str]) -> tuple | list[RowError]:
+        """A staging tuple for a valid row, else the row's errors."""
+        if len(cells) == self.width:
+            padded = cells + [""]
+        elif len(cells) > self.width and any(c.strip() for c in cells[self.width:]):
+            return self._errors(line, cells)
+        else:
+            padded = cells[:self.width] + [""] * (self.width + 1 - len(cells))
+        values = list(map(str.strip, self.pick(padded)))
+        (company, customer, document, due, balance, installment, account, issued, amount,
+         digitable, pix, link, *party) = values
+        try:
+            if not (company and customer and document and due and balance) \
+                    or any(map(gt, map(len, values), _LIMITS)):
+                raise ValueError
+            due = self._date(due)
+            # Most open items are not paid in part: saldo repeats valor, parse it once.
+            amount = parse_cents(amount) if amount else None
+            balance = amount if balance == values[8] else parse_cents(balance)
+            issued = self._date(issued) if issued else None
+            if balance < 0 or (amount is not None and amount < 0):
+                raise ValueError
+        except ValueError:
+            return self._errors(line, cells)
+        if self.customer_rows.get(customer) != (row := tuple(party[:4])):
+            self.customer_rows[customer] = row
+            self._note_customer(line, customer, *row)
+        if self.company_rows.get(company) != (row := tuple(party[4:])):
+            self.company_rows[company] = row
+            _state(self.companies.setdefault(company, {}), name=row[0], tax_id=row[1])
+        self.accounts.add((company, account))
+        return (line, company, document, installment, customer, account, due, balance, issued,
+                amount, digitable, pix, link)
 
     def _date(self, value: str) -> str:
         iso = self.dates.get(value)
@@ -129,72 +173,61 @@ class _RowParser:
                 self.dates[value] = iso
         return iso
 
-    def parse(self, line: int, cells: list[str]) -> tuple | list[RowError]:
-        """A staging tuple for a valid row, else the row's errors."""
-        errors: list[RowError] = []
-
-        def bad(name: str, value: str, message: str) -> None:
-            errors.append(RowError(line, self.header[self.col[name]] if name in self.col else name,
-                                   value, message))
-
-        if len(cells) > len(self.header) and any(c.strip() for c in cells[len(self.header):]):
-            errors.append(RowError(line, "", "", f"a linha tem {len(cells)} campos e o cabeçalho "
-                                                 f"{len(self.header)}"))
-        get = self._cell
-        for name in ("empresa", "cliente", "documento"):
-            if not get(cells, name):
-                bad(name, "", "campo obrigatório vazio")
-        due = self._parsed(get(cells, "vencimento"), "vencimento", self._date, bad, required=True)
-        balance = self._parsed(get(cells, "saldo"), "saldo", parse_cents, bad, required=True)
-        if isinstance(balance, int) and balance < 0:
-            bad("saldo", get(cells, "saldo"), "saldo negativo")
-        issued = self._parsed(get(cells, "emissao"), "emissao", self._date, bad)
-        amount = self._parsed(get(cells, "valor"), "valor", parse_cents, bad)
-        if isinstance(amount, int) and amount < 0:
-            bad("valor", get(cells, "valor"), "valor negativo")
-        if errors:
-            return errors
-
-        company, customer, account = get(cells, "empresa"), get(cells, "cliente"), get(cells, "conta")
-        self._note_parties(line, cells, company, customer)
-        self.accounts.add((company, account))
-        return (line, company, get(cells, "documento"), get(cells, "parcela"), customer, account,
-                due, balance, issued, amount, get(cells, "linha_digitavel"), get(cells, "pix"),
-                get(cells, "link_pagamento"))
-
-    @staticmethod
-    def _parsed(value: str, name: str, parser: Callable, bad: Callable, required: bool = False):
-        if not value:
-            if required:
-                bad(name, "", "campo obrigatório vazio")
-            return None
-        try:
-            return parser(value)
-        except ValueError:
-            hint = "data inválida (use dd/mm/aaaa ou aaaa-mm-dd)" if parser is not parse_cents \
-                else "valor inválido (use 1.234,56, 1234,56 ou 1234.56)"
-            bad(name, value, hint)
-            return None
-
-    def _note_parties(self, line: int, cells: list[str], company: str, customer: str) -> None:
-        get = self._cell
-        tax_id, emails = get(cells, "cpf_cnpj"), get(cells, "email")
+    def _note_customer(self, line: int, customer: str, name: str, tax_id: str, emails: str,
+                       group: str) -> None:
+        """Record the master data a row states, warning once per doubtful CPF/CNPJ or address."""
         addresses = split_emails(emails)
-        self.customers.setdefault(customer, _Party()).update(
-            name=get(cells, "nome"), tax_id=tax_id, emails=", ".join(addresses), group=get(cells, "grupo"))
-        self.companies.setdefault(company, _Party()).update(
-            name=get(cells, "empresa_nome"), tax_id=get(cells, "empresa_cnpj"))
+        _state(self.customers.setdefault(customer, {}),
+               name=name, tax_id=tax_id, emails=", ".join(addresses), group=group)
         if tax_id and tax_id not in self.checked_tax_ids:
             self.checked_tax_ids.add(tax_id)
             if not is_valid_tax_id(tax_id):
                 self.report.warn(RowError(line, self.header[self.col["cpf_cnpj"]], tax_id,
-                                          "CPF/CNPJ com dígitos verificadores inválidos (importado assim mesmo)"))
+                                          "CPF/CNPJ com dígitos verificadores inválidos "
+                                          "(importado assim mesmo)"))
         for address in addresses:
             if address not in self.checked_emails:
                 self.checked_emails.add(address)
-                if not is_valid_email(address):
+                if not _deliverable(address):
                     self.report.warn(RowError(line, self.header[self.col["email"]], address,
-                                              "e-mail inválido (importado; o cliente não receberá nesse endereço)"))
+                                              "e-mail inválido (importado; o cliente não "
+                                              "receberá nesse endereço)"))
+
+    def _errors(self, line: int, cells: list[str]) -> list[RowError]:
+        """Every problem of a row the fast path refused, each naming its column and value."""
+        errors: list[RowError] = []
+
+        def get(name: str) -> str:
+            i = self.col.get(name)
+            return cells[i].strip() if i is not None and i < len(cells) else ""
+
+        def bad(name: str, value: str, message: str) -> None:
+            column = self.header[self.col[name]] if name in self.col else name
+            errors.append(RowError(line, column, value, message))
+
+        if len(cells) > self.width and any(c.strip() for c in cells[self.width:]):
+            errors.append(RowError(line, "", "", f"a linha tem {len(cells)} campos e o cabeçalho "
+                                                 f"{self.width}"))
+        for name in ("empresa", "cliente", "documento", "vencimento", "saldo"):
+            if not get(name):
+                bad(name, "", "campo obrigatório vazio")
+        for name in ("vencimento", "emissao"):
+            if get(name):
+                try:
+                    parse_date(get(name))
+                except ValueError:
+                    bad(name, get(name), "data inválida (use dd/mm/aaaa ou aaaa-mm-dd)")
+        for name in ("saldo", "valor"):
+            if get(name):
+                try:
+                    if parse_cents(get(name)) < 0:
+                        bad(name, get(name), f"{name} negativo")
+                except ValueError:
+                    bad(name, get(name), "valor inválido (use 1.234,56, 1234,56 ou 1234.56)")
+        for name, limit in zip(_FIELDS, _LIMITS):
+            if len(get(name)) > limit:
+                bad(name, get(name)[:limit] + "…", f"texto longo demais (máximo {limit} caracteres)")
+        return errors
 
 
 def import_invoices(session: Session, stream: BinaryIO,
@@ -214,7 +247,10 @@ def import_invoices(session: Session, stream: BinaryIO,
         report.warn(RowError(1, ", ".join(unknown), "", "colunas desconhecidas ignoradas"))
 
     conn = session.connection()
-    stage = _Stage(conn)
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:  # a larger page cache for this connection while it works
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{_CACHE_KIB}")
+    stage = Stage(conn)
     try:
         parser = _RowParser(columns, source.header, report)
         errors = _stage_rows(source, parser, stage, report, progress)
@@ -224,17 +260,28 @@ def import_invoices(session: Session, stream: BinaryIO,
             raise FileRejected(errors[:MAX_ERRORS], truncated=len(errors) >= MAX_ERRORS)
         if report.rows == 0:
             raise FileRejected([RowError(2, "", "", "o arquivo não tem linhas de dados")])
-        _merge(conn, stage, parser, columns, report, now or datetime.now())
+        merge(conn, stage, parser.companies, parser.customers, parser.accounts, set(columns),
+              now or datetime.now(), report)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     finally:
         stage.drop()
+        if sqlite:
+            _restore_cache_size(conn)
     return report
 
 
-def _stage_rows(source: CsvSource, parser: _RowParser, stage: _Stage, report: ImportReport,
+def _restore_cache_size(conn: Connection) -> None:
+    """Give the pooled connection its default page cache back (best effort)."""
+    try:
+        conn.exec_driver_sql("PRAGMA cache_size = -2000")
+    except Exception:  # a connection that failed is discarded by the pool anyway
+        pass
+
+
+def _stage_rows(source: CsvSource, parser: _RowParser, stage: Stage, report: ImportReport,
                 progress: Callable[[int, int], None] | None) -> list[RowError]:
     """Stream rows into the staging table; stop writing at the first error, reading at 100."""
     errors: list[RowError] = []
@@ -260,162 +307,3 @@ def _stage_rows(source: CsvSource, parser: _RowParser, stage: _Stage, report: Im
     if progress:
         progress(source.size, source.size)
     return errors
-
-
-class _Stage:
-    """A temporary table holding the validated rows of one import, on the import's connection."""
-
-    COLS = ("line", "empresa", "documento", "parcela", "cliente", "conta", "vencimento", "saldo",
-            "emissao", "valor", "linha_digitavel", "pix", "link_pagamento")
-
-    def __init__(self, conn: Connection):
-        self.conn = conn
-        self.mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        conn.exec_driver_sql("DROP TABLE IF EXISTS import_stage")
-        conn.exec_driver_sql(
-            "CREATE TEMPORARY TABLE import_stage (line INTEGER, empresa TEXT, documento TEXT, "
-            "parcela TEXT, cliente TEXT, conta TEXT, vencimento TEXT, saldo INTEGER, emissao TEXT, "
-            "valor INTEGER, linha_digitavel TEXT, pix TEXT, link_pagamento TEXT)")
-
-    def insert(self, rows: list[tuple]) -> None:
-        marks = ", ".join([self.mark] * len(self.COLS))
-        self.conn.exec_driver_sql(
-            f"INSERT INTO import_stage ({', '.join(self.COLS)}) VALUES ({marks})", rows)
-
-    def duplicates(self, column: str) -> list[RowError]:
-        """Errors for invoices (empresa, documento, parcela) that appear twice in the file."""
-        self.conn.exec_driver_sql(
-            "CREATE INDEX import_stage_key ON import_stage (empresa, documento, parcela)")
-        rows = self.conn.exec_driver_sql(
-            "SELECT s.line, s.documento, s.parcela, "
-            " (SELECT min(f.line) FROM import_stage f WHERE f.empresa = s.empresa "
-            "   AND f.documento = s.documento AND f.parcela = s.parcela) AS first_line "
-            "FROM import_stage s WHERE EXISTS (SELECT 1 FROM import_stage o "
-            " WHERE o.empresa = s.empresa AND o.documento = s.documento "
-            " AND o.parcela = s.parcela AND o.line < s.line) ORDER BY s.line LIMIT 100").all()
-        return [RowError(line, column, doc + (f" parcela {inst}" if inst else ""),
-                         f"fatura repetida no arquivo (já aparece na linha {first})")
-                for line, doc, inst, first in rows]
-
-    def drop(self) -> None:
-        try:
-            self.conn.exec_driver_sql("DROP TABLE IF EXISTS import_stage")
-        except Exception:  # the connection may be gone after a failure; the table dies with it
-            pass
-
-
-def _merge(conn: Connection, stage: _Stage, parser: _RowParser, columns: dict[str, int],
-           report: ImportReport, now: datetime) -> None:
-    """Write companies, accounts, groups, customers and invoices from the staged rows."""
-    mark = stage.mark
-    company_ids = _merge_companies(conn, parser.companies, report, mark)
-    _merge_accounts(conn, parser.accounts, company_ids, mark)
-    group_ids = _merge_groups(conn, {p.values["group"] for p in parser.customers.values()
-                                     if "group" in p.values}, mark)
-    _merge_customers(conn, parser.customers, group_ids, report, mark)
-
-    stamp = now.isoformat(sep=" ")
-    before = conn.exec_driver_sql("SELECT count(*) FROM invoice").scalar_one()
-    present = [col for name, col in _INVOICE_OPTIONAL.items() if name in columns]
-    stage_expr = {"issue_date": "s.emissao", "amount_cents": "s.valor",
-                  "digitable_line": "coalesce(s.linha_digitavel, '')", "pix_code": "coalesce(s.pix, '')",
-                  "payment_link": "coalesce(s.link_pagamento, '')"}
-    compared = ["customer_id", "account_id", "due_date", "balance_cents", *present]
-    changed = " OR ".join(f"invoice.{c} IS DISTINCT FROM excluded.{c}" for c in compared)
-    sets = ", ".join(f"{c} = excluded.{c}" for c in compared)
-    upsert = conn.exec_driver_sql(
-        "INSERT INTO invoice (company_id, document, installment, customer_id, account_id, due_date, "
-        "balance_cents, issue_date, amount_cents, digitable_line, pix_code, payment_link, settled_at) "
-        f"SELECT c.id, s.documento, s.parcela, cu.id, a.id, s.vencimento, s.saldo, "
-        f"{stage_expr['issue_date']}, {stage_expr['amount_cents']}, {stage_expr['digitable_line']}, "
-        f"{stage_expr['pix_code']}, {stage_expr['payment_link']}, "
-        f"CASE WHEN s.saldo = 0 THEN {mark} END "
-        "FROM import_stage s JOIN company c ON c.code = s.empresa "
-        "JOIN customer cu ON cu.code = s.cliente "
-        "JOIN account a ON a.company_id = c.id AND a.code = s.conta WHERE true "
-        "ON CONFLICT (company_id, document, installment) DO UPDATE SET "
-        f"{sets}, settled_at = CASE WHEN excluded.balance_cents = 0 "
-        "THEN coalesce(invoice.settled_at, excluded.settled_at) END "
-        f"WHERE {changed}", (stamp,))
-    after = conn.exec_driver_sql("SELECT count(*) FROM invoice").scalar_one()
-    report.invoices_new = after - before
-    report.invoices_updated = upsert.rowcount - report.invoices_new
-
-    ids = ", ".join(str(company_ids[code]) for code in parser.companies)
-    settled = conn.exec_driver_sql(
-        f"UPDATE invoice SET balance_cents = 0, settled_at = {mark} "
-        f"WHERE company_id IN ({ids}) AND balance_cents > 0 AND NOT EXISTS ("
-        " SELECT 1 FROM import_stage s WHERE s.empresa = "
-        "  (SELECT code FROM company WHERE company.id = invoice.company_id) "
-        " AND s.documento = invoice.document AND s.parcela = invoice.installment)", (stamp,))
-    report.invoices_settled = settled.rowcount
-
-
-def _merge_companies(conn: Connection, companies: dict[str, _Party], report: ImportReport,
-                     mark: str) -> dict[str, int]:
-    """Create missing companies, update names/CNPJ the file states; return code -> id."""
-    existing = {code: (cid, name, tax) for cid, code, name, tax in
-                conn.exec_driver_sql("SELECT id, code, name, tax_id FROM company")}
-    for code, party in companies.items():
-        name, tax = party.values.get("name"), party.values.get("tax_id")
-        if code not in existing:
-            conn.exec_driver_sql(
-                f"INSERT INTO company (code, name, tax_id, address, phone, email) "
-                f"VALUES ({mark}, {mark}, {mark}, '', '', '')", (code, name or "", tax or ""))
-            report.companies_new += 1
-        else:
-            cid, old_name, old_tax = existing[code]
-            if (name and name != old_name) or (tax and tax != old_tax):
-                conn.exec_driver_sql(f"UPDATE company SET name = {mark}, tax_id = {mark} WHERE id = {mark}",
-                                     (name or old_name, tax or old_tax, cid))
-    return {code: cid for cid, code in conn.exec_driver_sql("SELECT id, code FROM company")}
-
-
-def _merge_accounts(conn: Connection, accounts: set[tuple[str, str]], company_ids: dict[str, int],
-                    mark: str) -> None:
-    """Create the (empresa, conta) pairs the file uses that the station does not know yet."""
-    existing = set(conn.exec_driver_sql("SELECT company_id, code FROM account").all())
-    missing = {(company_ids[e], c) for e, c in accounts} - existing
-    if missing:
-        conn.exec_driver_sql(f"INSERT INTO account (company_id, code, name) VALUES ({mark}, {mark}, '')",
-                             sorted(missing))
-
-
-def _merge_groups(conn: Connection, codes: set[str], mark: str) -> dict[str, int]:
-    """Create missing customer groups (dunning settings off); return code -> id."""
-    existing = {code for (code,) in conn.exec_driver_sql("SELECT code FROM customer_group")}
-    missing = sorted(codes - existing)
-    if missing:
-        conn.exec_driver_sql(
-            f"INSERT INTO customer_group (code, name, send_email) VALUES ({mark}, {mark}, {mark})",
-            [(code, code, False) for code in missing])
-    return {code: gid for gid, code in conn.exec_driver_sql("SELECT id, code FROM customer_group")}
-
-
-def _merge_customers(conn: Connection, customers: dict[str, _Party], group_ids: dict[str, int],
-                     report: ImportReport, mark: str) -> None:
-    """Create or update customers' master data; their dunning settings are left alone."""
-    existing = {row[1]: row for row in conn.exec_driver_sql(
-        "SELECT id, code, name, tax_id, email_addresses, group_id FROM customer")}
-    inserts, updates = [], []
-    for code, party in customers.items():
-        v = party.values
-        group_id = group_ids[v["group"]] if "group" in v else None
-        if code not in existing:
-            inserts.append((code, v.get("name", ""), v.get("tax_id", ""), v.get("emails", ""),
-                            group_id, "herdar"))
-            continue
-        cid, _, name, tax, emails, old_group = existing[code]
-        new = (v.get("name") or name, v.get("tax_id") or tax, v.get("emails") or emails,
-               group_id if group_id is not None else old_group)
-        if new != (name, tax, emails, old_group):
-            updates.append((*new, cid))
-    if inserts:
-        conn.exec_driver_sql(
-            "INSERT INTO customer (code, name, tax_id, email_addresses, group_id, send_email) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})", inserts)
-    if updates:
-        conn.exec_driver_sql(
-            f"UPDATE customer SET name = {mark}, tax_id = {mark}, email_addresses = {mark}, "
-            f"group_id = {mark} WHERE id = {mark}", updates)
-    report.customers_new, report.customers_updated = len(inserts), len(updates)

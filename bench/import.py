@@ -1,0 +1,163 @@
+"""Benchmark the invoice import against the sqlite3 CLI's ``.import`` of the same file.
+
+Generates an ERP export (Windows-1252, ``;``, ``1.234,56``, ``dd/mm/aaaa``) of ROWS rows for
+CUSTOMERS customers and 3 companies, imports it with ``import_invoices`` into a freshly migrated
+SQLite file (in a child process, so its peak memory can be read), then with the sqlite3 CLI, and
+prints both times, the ratio and the peak memory. Then times a re-import of the same file (nothing
+changes) and of a second file where 10% of the rows changed.
+
+    .venv/bin/python bench/import.py [--rows 1000000] [--customers 100000] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = ("empresa;empresa_nome;empresa_cnpj;cliente;nome;cpf_cnpj;email;grupo;conta;documento;"
+          "parcela;emissao;vencimento;valor;saldo;linha_digitavel;pix;link_pagamento")
+COMPANIES = [("1", "Auto Posto Estrela Ltda", "11.222.333/0001-81"),
+             ("2", "Posto Estrela Filial Centro", "11.222.333/0002-62"),
+             ("3", "Posto Estrela Rodovia", "11.222.333/0003-43")]
+
+
+def _cpf(n: int) -> str:
+    """A valid CPF derived from n, formatted as the ERP prints it."""
+    base = [int(c) for c in f"{n % 10**9:09d}"]
+    for size in (9, 10):
+        rest = sum(d * w for d, w in zip(base, range(size + 1, 1, -1))) % 11
+        base.append(0 if rest < 2 else 11 - rest)
+    s = "".join(map(str, base))
+    return f"{s[:3]}.{s[3:6]}.{s[6:9]}-{s[9:]}"
+
+
+def _brl(cents: int) -> str:
+    units, frac = divmod(cents, 100)
+    return f"{units:,}".replace(",", ".") + f",{frac:02d}"
+
+
+def generate(path: Path, rows: int, customers: int, seed: int, change: float = 0.0) -> None:
+    """Write the export; with ``change`` > 0, that share of rows gets another saldo (same seed)."""
+    rnd = random.Random(seed)
+    flip = random.Random(seed + 1)
+    start = date(2026, 1, 1)
+    people = [f"C{c:06d};Cliente Número {c} Ltda;{_cpf(c)};"
+              + (f"financeiro{c}@cliente{c % 997}.com.br" if c % 10 else "") + f";G{c % 50};{c % 7}"
+              for c in range(customers)]
+    with open(path, "w", encoding="cp1252", newline="") as out:
+        out.write(HEADER + "\r\n")
+        for i in range(rows):
+            company, company_name, company_cnpj = COMPANIES[i % 3]
+            c = rnd.randrange(customers)
+            issued = start + timedelta(days=rnd.randrange(300))
+            due = issued + timedelta(days=30)
+            amount = rnd.randrange(1000, 500_000)
+            balance = amount if rnd.random() < 0.8 else rnd.randrange(0, amount)
+            if change and flip.random() < change:
+                balance = max(0, balance - 1000)
+            out.write(f"{company};{company_name};{company_cnpj};{people[c]};F{i:07d};{i % 4 + 1};"
+                      f"{issued:%d/%m/%Y};{due:%d/%m/%Y};{_brl(amount)};{_brl(balance)};"
+                      f";;https://pagar.exemplo.com.br/F{i:07d}\r\n")
+
+
+def migrate(db: Path, instance: Path) -> None:
+    """A fresh database at the latest schema, by the real migrations."""
+    sys.path.insert(0, str(ROOT))
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from models import db as sqla
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{db}", "INSTANCE_PATH": str(instance),
+                      "SECRET_KEY": "bench"})
+    with app.app_context():
+        upgrade()
+        sqla.engine.dispose()
+
+
+def child_import(db: Path, instance: Path, csv_path: Path) -> None:
+    """Run one import in this process and print its time, report and peak memory as JSON."""
+    sys.path.insert(0, str(ROOT))
+    from app import create_app
+    from dunning.importing import import_invoices
+    from models import db as sqla
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{db}", "INSTANCE_PATH": str(instance),
+                      "SECRET_KEY": "bench"})
+    with app.app_context(), open(csv_path, "rb") as stream:
+        started = time.perf_counter()
+        report = import_invoices(sqla.session, stream)
+        seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "new": report.invoices_new, "updated": report.invoices_updated,
+                      "settled": report.invoices_settled, "customers_new": report.customers_new}))
+
+
+def run_import(db: Path, instance: Path, csv_path: Path) -> dict:
+    """``child_import`` in a subprocess (a clean interpreter, so its peak RSS is the import's)."""
+    out = subprocess.run([sys.executable, __file__, "--child", str(db), str(instance), str(csv_path)],
+                         check=True, capture_output=True, text=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sqlite_cli_import(db: Path, csv_path: Path) -> float:
+    """Seconds the sqlite3 shell takes to load the same file into a plain table."""
+    columns = ", ".join(f"{name} TEXT" for name in HEADER.split(";"))
+    subprocess.run(["sqlite3", str(db), f"CREATE TABLE stage ({columns})"], check=True)
+    started = time.perf_counter()
+    subprocess.run(["sqlite3", str(db), ".mode csv", ".separator ;",
+                    f".import --skip 1 {csv_path} stage"], check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    parser.add_argument("--child", nargs=3, type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_import(*args.child)
+        return
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-import-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        first, second = work / "faturas.csv", work / "faturas-10pct.csv"
+        started = time.perf_counter()
+        generate(first, args.rows, args.customers, seed=1)
+        generate(second, args.rows, args.customers, seed=1, change=0.10)
+        print(f"generated 2 x {args.rows:,} rows for {args.customers:,} customers, 3 companies "
+              f"({first.stat().st_size / 1e6:.0f} MB each) in {time.perf_counter() - started:.1f} s")
+
+        db, instance = work / "appliance.db", work / "instance"
+        migrate(db, instance)
+        ours = run_import(db, instance, first)
+        cli = sqlite_cli_import(work / "cli.db", first)
+        print(f"import-invoices : {ours['seconds']:7.2f} s  peak RSS {ours['maxrss_mb']:.0f} MB  "
+              f"({ours['new']:,} new invoices, {ours['customers_new']:,} new customers)")
+        print(f"sqlite3 .import : {cli:7.2f} s")
+        print(f"ratio           : {ours['seconds'] / cli:7.2f}x  (target <= 3x, peak < 300 MB)")
+
+        again = run_import(db, instance, first)
+        print(f"re-import same  : {again['seconds']:7.2f} s  peak RSS {again['maxrss_mb']:.0f} MB  "
+              f"({again['new']} new, {again['updated']} updated, {again['settled']} settled)")
+        changed = run_import(db, instance, second)
+        print(f"10% changed     : {changed['seconds']:7.2f} s  peak RSS {changed['maxrss_mb']:.0f} MB  "
+              f"({changed['new']} new, {changed['updated']:,} updated, {changed['settled']} settled)")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
