@@ -373,6 +373,15 @@ def test_dry_run_works_without_smtp_and_records_nothing(runner, app):
         assert db.session.scalar(select(StationSettings)) is None
 
 
+def test_dry_run_table_for_a_customer_that_is_not_enabled(runner, app):
+    with app.app_context():
+        from models import db
+        build(db.session, customers=[dict(code="C1", send="nao")], invoices=[inv("C1", "F1", "2026-10-01")])
+    result = runner.invoke(args=["email-pendencia-financeira", "--dry-run", "--customer", "C1"])
+    assert result.exit_code == 0
+    assert "O cliente C1 não está habilitado para receber lembretes." in result.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["--customer", "NOPE"], "Cliente não encontrado: 'NOPE'"),
     (["--date", "28/11/2026"], "Data inválida '28/11/2026'"),
