@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from dunning.crypto import SecretUnreadable
 from dunning.rules import SKIP_REASON_LABELS, Reminder, plan
 from dunning.runlock import STALE_AFTER, LockBusy, LockLost, RunLease, acquire
 from dunning.smtp import (AuthenticationFailed, Mailer, MaybeDelivered, PermanentFailure,
-                          RunStopped, SmtpConfig, SmtpFailure, TemporaryFailure, Throttle,
+                          Outgoing, RunStopped, SmtpConfig, SmtpFailure, TemporaryFailure, Throttle,
                           build_message)
 from dunning.statement import render
 from models.delivery import LineStatus, OutboxLine, Run
@@ -328,14 +329,20 @@ class Sender:
                  progress: Callable[[int, int], None] | None) -> None:
         """Send the queue in order; a stop leaves the rest `pending` for the next run."""
         try:
-            with Mailer(self.config) as mailer:
+            # The next message is rendered in a helper thread while this one waits for the
+            # server's replies (the socket wait releases the GIL): CPU work off the critical path.
+            with Mailer(self.config) as mailer, ThreadPoolExecutor(1, "render") as pool:
+                ahead = pool.submit(self._prepare, *queue[0]) if queue else None
                 for done, (line, reminder) in enumerate(queue):
+                    prepared = ahead
+                    ahead = pool.submit(self._prepare, *queue[done + 1]) \
+                        if done + 1 < len(queue) else None
                     if self.report.status != "stopped":
                         try:
                             if self.lease.due(self.options.clock()):
                                 self.flush()  # SQLite: one writer at a time
                                 self.lease.heartbeat(self.options.clock())
-                            self._deliver(mailer, line, reminder)
+                            self._deliver(mailer, line, prepared.result())
                         except LockLost as exc:
                             self._stop(str(exc))
                     self.report.lines.append(line.result())
@@ -349,10 +356,12 @@ class Sender:
             raise
         self.close()
 
-    def _deliver(self, mailer: Mailer, line: OutboxItem, reminder: Reminder) -> None:
+    def _prepare(self, line: OutboxItem, reminder: Reminder) -> Outgoing:
+        """The message as it will go out (pure: no database, safe in the helper thread)."""
         subject, text, html = render(reminder, self.settings, line.as_of)
-        message = build_message(self.config, reminder.to, reminder.customer_name, subject, text,
-                                html)
+        return build_message(self.config, reminder.to, reminder.customer_name, subject, text, html)
+
+    def _deliver(self, mailer: Mailer, line: OutboxItem, message: Outgoing) -> None:
         raw = message.raw
         line.subject = message.subject
         line.message_id = message.message_id

@@ -3,8 +3,8 @@
 ``server.script(address, "451 4.7.1 Tente mais tarde", times=2)`` makes the server answer RCPT TO
 for ``address`` with that reply the next two times; ``stage="data"`` answers at the end of DATA
 instead, ``stage="mail"`` at MAIL FROM (any address); a 421 reply also closes the connection.
-Reply ``"DROP"`` at stage data closes the connection without replying. ``server.delay = 2`` makes every DATA take two seconds (a slow server). With ``tls=True`` the server
-requires STARTTLS and AUTH (user ``station``, password ``s3cret``) with a self-signed certificate
+Reply ``"DROP"`` at stage data closes the connection without replying. ``server.delay = 2``
+makes every DATA take two seconds (a slow server). With ``tls=True`` the server requires STARTTLS and AUTH (user ``station``, password ``s3cret``) with a self-signed certificate
 generated here; point ``SSL_CERT_FILE`` at ``server.cafile`` so that the client trusts it.
 """
 from __future__ import annotations
