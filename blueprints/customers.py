@@ -10,7 +10,7 @@ from blueprints.forms import (AccountEntryForm, BillingAccountForm, PageForm, co
                               prepare_rows, tolerance_field)
 from dunning import editing, queries
 from dunning.importing import is_valid_email, split_emails
-from models import Customer, SendEmail, db
+from models import Customer, CustomerGroup, SendEmail, db
 
 bp = Blueprint("customers", __name__, url_prefix="/clientes")
 
@@ -49,11 +49,12 @@ def index():
     """Customers, paginated, searchable, with the filter "com pendências vencidas"."""
     search = request.args.get("q", "")
     overdue_only = request.args.get("vencidas") == "1"
+    group = db.session.get(CustomerGroup, request.args.get("grupo", 0, type=int))
     as_of = today()
-    page = db.paginate(queries.customers_query(search, overdue_only, as_of),
+    page = db.paginate(queries.customers_query(search, overdue_only, as_of, group.id if group else None),
                        per_page=current_app.config["PER_PAGE"], error_out=False)
     totals = queries.balances(db.session, [c.id for c in page.items], as_of)
-    return render_template("customers/index.html", page=page, search=search,
+    return render_template("customers/index.html", page=page, search=search, group=group,
                            overdue_only=overdue_only, totals=totals)
 
 

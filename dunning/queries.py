@@ -57,9 +57,11 @@ def overdue_invoice(as_of: date):
 
 
 def customers_query(search: str = "", overdue_only: bool = False,
-                    as_of: date | None = None) -> Select:
+                    as_of: date | None = None, group_id: int | None = None) -> Select:
     """Customers by code, matching ``search`` in code, name or CPF/CNPJ (with or without punctuation)."""
     stmt = select(Customer).options(selectinload(Customer.group)).order_by(Customer.code)
+    if group_id:
+        stmt = stmt.where(Customer.group_id == group_id)
     search = search.strip()
     if search:
         terms = [contains_ci(Customer.code, search), contains_ci(Customer.name, search),

@@ -257,3 +257,17 @@ def test_runs_pages(loaded, app):
     assert "pode já ter recebido" in confirm and "Sim, reenviar" in confirm
     dashboard = loaded.get("/").get_data(as_text=True)
     assert f"Envio nº {run_id}" in dashboard and "incerto" in dashboard
+
+
+def test_customers_of_a_group(loaded, app):
+    _c, group_id, _a, _co = _ids(app)
+    assert f"/clientes/?grupo={group_id}" in loaded.get(f"/grupos/{group_id}").get_data(as_text=True)
+    html = loaded.get(f"/clientes/?grupo={group_id}").get_data(as_text=True)
+    assert "C001" in html and "C003" in html and "C002" not in html   # C002 has no group
+    assert "só o grupo FROTAS" in html
+
+
+def test_security_headers(loaded):
+    response = loaded.get("/")
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
