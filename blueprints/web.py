@@ -8,7 +8,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import exists, select
 
-from dunning.formatting import format_brl, format_date
+from dunning.formatting import format_brl, format_date, format_datetime
 from models import User, db
 
 login_manager = LoginManager()
@@ -34,6 +34,7 @@ def init_web(app: Flask) -> None:
     # The delivery code registers the same filters for e-mails; both point at dunning.formatting.
     app.jinja_env.filters.setdefault("brl", format_brl)
     app.jinja_env.filters.setdefault("data", format_date)
+    app.jinja_env.filters.setdefault("datahora", format_datetime)
     app.before_request(_require_login)
     app.after_request(_security_headers)
     app.jinja_env.globals["page_url"] = page_url

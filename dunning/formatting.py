@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 
 # pt-BR "1.234,56" / "1234,56" / "1234", or "1234.56"; "1.234" is read as thousands (see below).
 _AMOUNT = re.compile(r"(-?)(?:(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{1,2}))?|(\d+)\.(\d{1,2}))")
@@ -58,6 +58,11 @@ def format_brl(cents: int | None) -> str:
 def format_date(value: date | None) -> str:
     """A date as ``dd/mm/aaaa`` (empty for None)."""
     return value.strftime("%d/%m/%Y") if value else ""
+
+
+def format_datetime(value: datetime | None) -> str:
+    """A moment as ``dd/mm/aaaa hh:mm:ss`` (empty for None)."""
+    return value.strftime("%d/%m/%Y %H:%M:%S") if value else ""
 
 
 def cents_to_str(cents: int) -> str:

@@ -248,7 +248,8 @@ def test_runs_pages(loaded, app):
         run_id = run.id
         line_id = db.session.scalar(db.select(OutboxLine.id))
     html = loaded.get("/envios/").get_data(as_text=True)
-    assert "20/11/2026" in html and f'/envios/{run_id}"' in html
+    assert "20/11/2026 08:00:05" in html and "20/11/2026 08:00:09" in html
+    assert f'/envios/{run_id}"' in html
     html = loaded.get(f"/envios/{run_id}").get_data(as_text=True)
     assert "incerto" in html and "Reenviar" in html
     html = loaded.get(f"/envios/{run_id}?situacao=sent").get_data(as_text=True)
