@@ -136,3 +136,19 @@ def test_preview_works_without_smtp(app, staff):
     html = staff.get("/previa/").get_data(as_text=True)
     assert "jose@silva.com.br" in html and "SMTP ainda não está configurado" in html
     assert "Sim, enviar agora" not in staff.get("/previa/enviar").get_data(as_text=True)
+
+
+def test_send_now_while_another_run_holds_the_lock(app, staff, station, smtp_server):
+    from datetime import datetime
+
+    from dunning.runlock import acquire
+    with app.app_context():
+        lease = acquire(db.session, datetime.now())        # "the scheduler" is running
+        try:
+            staff.post("/previa/enviar")
+            app.extensions["send_now"].thread.join(30)
+        finally:
+            lease.release()
+    html = staff.get("/envios/").get_data(as_text=True)
+    assert "O envio iniciado pelo navegador não foi feito" in html
+    assert smtp_server.received == []
