@@ -156,3 +156,11 @@ def test_two_runs_at_once_the_second_exits_2_and_sends_nothing(fast_app, runner,
     assert counts(smtp_server, addresses) == [1, 1, 1]
     session.expire_all()
     assert len(session.scalars(select(OutboxLine).where(OutboxLine.status == "sent")).all()) == 3
+
+
+def test_database_unreachable_exit_2(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/x.db",
+           "APPLIANCE_INSTANCE": str(tmp_path / "instance")}
+    proc = subprocess.run([sys.executable, "app.py", "--email_pendencia_financeira"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Banco de dados inacessível" in proc.stderr

@@ -83,3 +83,18 @@ def test_defaults_are_valid_and_restorable():
 def test_clean_header_never_lets_a_line_break_through(value):
     cleaned = clean_header(value)
     assert "\r" not in cleaned and "\n" not in cleaned and len(cleaned) <= 200
+
+
+def test_two_creditors_each_with_its_block_and_a_grand_total():
+    reminder = sample_reminder(AS_OF)
+    other = replace(reminder.companies[0], company_id=1, company_code="2", name="Posto Filial",
+                    tax_id="12.345.678/0002-76", address="Rod. BR-116, km 10", phone="",
+                    email="", invoices=[reminder.companies[0].invoices[0]])
+    reminder.companies.append(other)
+    reminder.overdue_cents, reminder.open_cents = 246912, 296912
+    subject, text, html = render(reminder, station(), AS_OF)
+    assert subject == "Pendências financeiras em aberto - Auto Posto Exemplo Ltda, Posto Filial"
+    for body in (text, html):
+        assert "12.345.678/0002-76" in body and "Rod. BR-116, km 10" in body
+        assert "Total geral vencido: R$ 2.469,12" in body
+        assert "Auto Posto Exemplo Ltda: (11) 5555-0000" in body  # contact named per creditor
