@@ -67,12 +67,7 @@ def show(customer_id: int):
     """A customer's page; its policy form saves on POST."""
     customer = _customer(customer_id)
     accounts = queries.accounts(db.session)
-    form = CustomerPolicyForm(obj=None if request.method == "POST" else _PolicyData(customer))
-    if request.method == "GET":
-        form.entries.append_entry()
-        form.billing.append_entry()
-    prepare_rows(form.entries, accounts)
-    prepare_rows(form.billing, accounts)
+    form = _policy_form(customer, accounts, posted=request.method == "POST")
     if form.validate_on_submit():
         entries = collect_rows(form.entries, accounts, with_checkbox=True)
         billing = collect_rows(form.billing, accounts, with_checkbox=False)
@@ -97,13 +92,22 @@ def emails(customer_id: int):
         flash("E-mails do cliente salvos.", "success")
         return redirect(url_for("customers.show", customer_id=customer.id))
     flash("Corrija os e-mails indicados; nada foi salvo.", "error")
-    accounts = queries.accounts(db.session)
-    form = CustomerPolicyForm(formdata=None, obj=_PolicyData(customer))
-    form.entries.append_entry()
-    form.billing.append_entry()
+    form = _policy_form(customer, queries.accounts(db.session), posted=False)
+    return _render(customer, form, emails_form)
+
+
+def _policy_form(customer: Customer, accounts: list, posted: bool) -> CustomerPolicyForm:
+    """The policy form: from the request when posted, else from the stored policy plus an empty
+    row to add an account entry and a billing account."""
+    if posted:
+        form = CustomerPolicyForm()
+    else:
+        form = CustomerPolicyForm(formdata=None, obj=_PolicyData(customer))
+        form.entries.append_entry()
+        form.billing.append_entry()
     prepare_rows(form.entries, accounts)
     prepare_rows(form.billing, accounts)
-    return _render(customer, form, emails_form)
+    return form
 
 
 def _render(customer: Customer, form: CustomerPolicyForm, emails_form: EmailsForm):
@@ -111,8 +115,7 @@ def _render(customer: Customer, form: CustomerPolicyForm, emails_form: EmailsFor
     return render_template(
         "customers/show.html", customer=customer, form=form, emails_form=emails_form,
         invoices=queries.open_invoices(db.session, customer.id), as_of=as_of,
-        history=queries.reminder_history(db.session, customer.id),
-        tab=request.args.get("aba", "conta"))
+        history=queries.reminder_history(db.session, customer.id))
 
 
 class _PolicyData:
