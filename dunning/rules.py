@@ -195,7 +195,8 @@ def _bulk_allocation():
     """Pause the cyclic garbage collector while millions of acyclic objects are built.
 
     Each generation-2 pass walks every object built so far; a 1,000,000-invoice plan spends a
-    third of its time there otherwise. Nothing built here forms a cycle.
+    quarter of its time there otherwise. Nothing built here forms a cycle. Another thread doing
+    the same leaves the collector on when both are done: only the first one re-enables it.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -235,11 +236,11 @@ def _load_settings(session: Session) -> _Settings:
 def _enabled_customers(session: Session, customer_id: int | None) -> dict[int, _Candidate]:
     """Rules 1-4 for every customer: the enabled ones with their tolerance and scope."""
     c, g = Customer.__table__.c, CustomerGroup.__table__.c
-    only = (lambda column: column == customer_id) if customer_id is not None else None
 
-    def pairs(stmt, owner) -> dict[int, set[int]]:
-        if only is not None and owner is not None:
-            stmt = stmt.where(only(owner))
+    def pairs(stmt, customer_column=None) -> dict[int, set[int]]:
+        """owner id -> account ids, only for the one customer when there is one."""
+        if customer_id is not None and customer_column is not None:
+            stmt = stmt.where(customer_column == customer_id)
         out: dict[int, set[int]] = {}
         for key, account_id in session.execute(stmt):
             out.setdefault(key, set()).add(account_id)
@@ -249,7 +250,7 @@ def _enabled_customers(session: Session, customer_id: int | None) -> dict[int, _
                              .where(CustomerAccountRule.send_email.is_(True)),
                              CustomerAccountRule.customer_id)
     group_entries = pairs(select(GroupAccountRule.group_id, GroupAccountRule.account_id)
-                          .where(GroupAccountRule.send_email.is_(True)), None)
+                          .where(GroupAccountRule.send_email.is_(True)))
     billing = pairs(select(BillingAccount.customer_id, BillingAccount.account_id),
                     BillingAccount.customer_id)
 
@@ -257,8 +258,8 @@ def _enabled_customers(session: Session, customer_id: int | None) -> dict[int, _
                    c.tolerance_days, g.send_email, g.tolerance_days)
             .select_from(Customer.__table__.outerjoin(CustomerGroup.__table__, c.group_id == g.id))
             .where(c.send_email != SendEmail.NO.value))
-    if only is not None:
-        stmt = stmt.where(only(c.id))
+    if customer_id is not None:
+        stmt = stmt.where(c.id == customer_id)
     candidates: dict[int, _Candidate] = {}
     for (cid, code, name, tax_id, emails, group_id, switch, tolerance,
          group_switch, group_tolerance) in session.execute(stmt):
