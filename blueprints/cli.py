@@ -167,12 +167,13 @@ def _send(as_of, customer: str | None, as_json: bool) -> None:
 
 
 @bp.cli.command("import-policies")
-@click.argument("file", type=click.File("rb"))
-def import_policies_command(file) -> None:
+@click.argument("path", metavar="FILE")
+def import_policies_command(path: str) -> None:
     """Import dunning settings from CSV: replaces those of every customer/group the file names."""
     from dunning.policies import import_policies
     try:
-        report = import_policies(db.session, file)
+        with open_input(path) as file:
+            report = import_policies(db.session, file)
     except FileRejected as exc:
         echo_rejection(exc)
         sys.exit(1)

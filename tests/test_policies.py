@@ -188,3 +188,5 @@ def test_cli_export_and_import(runner, app, tmp_path):
     refused = runner.invoke(args=["import-policies", str(bad)])
     assert refused.exit_code == 1
     assert "linha 2, coluna codigo: cliente não cadastrado 'C9'" in refused.output
+    missing = runner.invoke(args=["import-policies", str(tmp_path / "nao-existe.csv")])
+    assert missing.exit_code == 1 and "arquivo não encontrado" in missing.output
