@@ -49,6 +49,10 @@ class CannotRun(Exception):
     """The run cannot start (no SMTP settings, another run in progress, unreadable password)."""
 
 
+class MessageFailed(Exception):
+    """A reminder could not be turned into a message (a template failed on this data)."""
+
+
 @dataclass
 class DeliveryOptions:
     """Knobs of a run; tests shorten the back-off, the app reads them from its config."""
@@ -342,8 +346,8 @@ class Sender:
                             if self.lease.due(self.options.clock()):
                                 self.flush()  # SQLite: one writer at a time
                                 self.lease.heartbeat(self.options.clock())
-                            self._deliver(mailer, line, prepared.result())
-                        except LockLost as exc:
+                            self._deliver(mailer, line, self._message(prepared, line))
+                        except (LockLost, MessageFailed) as exc:
                             self._stop(str(exc))
                     self.report.lines.append(line.result())
                     if progress:
@@ -355,6 +359,16 @@ class Sender:
                 pass
             raise
         self.close()
+
+    @staticmethod
+    def _message(prepared, line: OutboxItem) -> Outgoing:
+        """The rendered message, or MessageFailed (the templates were checked on save, so this is
+        rare; every message would likely fail alike, hence the run stops)."""
+        try:
+            return prepared.result()
+        except Exception as exc:  # noqa: BLE001 - user-edited templates can fail in any way
+            raise MessageFailed(f"Erro ao montar a mensagem para o cliente {line.customer_code} "
+                                f"(confira os modelos de e-mail em Configurações): {exc}") from exc
 
     def _prepare(self, line: OutboxItem, reminder: Reminder) -> Outgoing:
         """The message as it will go out (pure: no database, safe in the helper thread)."""

@@ -313,3 +313,17 @@ def test_throttle_caps_messages_per_minute():
         throttle.wait()
         clock[0] += 1
     assert waits == [58.0, 58.0]
+
+
+def test_a_template_failing_on_real_data_stops_the_run_with_a_clear_message(
+        app, session, smtp_server, station):
+    from models import StationSettings
+    StationSettings.load(session).text_template = "{{ 1 // (reminder.open_cents - 123451) }}"
+    session.commit()
+
+    report = run(session, AS_OF, app.instance_path, options=FAST)
+
+    assert (report.status, report.exit_code, report.sent) == ("stopped", 2, 0)
+    assert "Erro ao montar a mensagem para o cliente C01" in report.message
+    assert "by zero" in report.message
+    assert {line.status for line in lines(session).values()} == {"pending"}
