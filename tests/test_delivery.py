@@ -327,3 +327,25 @@ def test_a_template_failing_on_real_data_stops_the_run_with_a_clear_message(
     assert "Erro ao montar a mensagem para o cliente C01" in report.message
     assert "by zero" in report.message
     assert {line.status for line in lines(session).values()} == {"pending"}
+
+
+def test_the_per_minute_cap_pauses_the_batch(app, session, smtp_server, station):
+    configure_station(session, smtp_server, app.instance_path, max_per_minute=2)
+    pauses = []
+    options = DeliveryOptions(attempts=3, backoff=0.01, sleep=pauses.append)
+
+    report = run(session, AS_OF, app.instance_path, options=options)
+
+    assert report.sent == 3
+    assert len(pauses) == 1 and 59 < pauses[0] <= 60  # the third message waits for the window
+
+
+def test_a_lease_taken_over_stops_the_holder(app, session):
+    from dunning.runlock import LockLost
+    now = datetime.now()
+    lease = acquire(session, now)
+    assert lease.due(now + timedelta(seconds=31)) and not lease.due(now)
+    session.execute(RunLock.__table__.update().values(token="someone-else"))
+    session.commit()
+    with pytest.raises(LockLost):
+        lease.heartbeat(now + timedelta(seconds=31))
