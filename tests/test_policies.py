@@ -4,13 +4,14 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import delete, select, update
 
 from dunning.csvfile import FileRejected
 from dunning.policies import export_policies, import_policies
 from models import (BillingAccount, Customer, CustomerAccountRule, CustomerGroup, GroupAccountRule,
                     db)
-from test_rules import build
+from test_rules import build, wipe
 
 HEADER = "tipo;codigo;empresa;conta;enviar_email;dias_tolerancia\n"
 
@@ -190,3 +191,23 @@ def test_cli_export_and_import(runner, app, tmp_path):
     assert "linha 2, coluna codigo: cliente não cadastrado 'C9'" in refused.output
     missing = runner.invoke(args=["import-policies", str(tmp_path / "nao-existe.csv")])
     assert missing.exit_code == 1 and "arquivo não encontrado" in missing.output
+
+
+codes = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp"))
+                | st.sampled_from("=+-@';\""), min_size=1, max_size=8).map(str.strip).filter(bool)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(customer_codes=st.lists(codes, min_size=1, max_size=4, unique=True),
+       group_code=codes, conta=codes,
+       switches=st.lists(st.sampled_from(["herdar", "sim", "nao"]), min_size=4, max_size=4))
+def test_round_trip_with_any_codes(session, customer_codes, group_code, conta, switches):
+    wipe(session)
+    build(session, groups=[dict(code=group_code, send=True, entries=[("=1", conta, True)])],
+          customers=[dict(code=code, send=switch, tol=n, entries=[("=1", conta, n % 2 == 0)])
+                     for n, (code, switch) in enumerate(zip(customer_codes, switches))])
+    text = export_policies(session)
+    before = dump(session)
+    load(session, text)
+    assert dump(session) == before
+    assert export_policies(session) == text
