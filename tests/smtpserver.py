@@ -154,18 +154,22 @@ class SmtpServer:
 
     host = "127.0.0.1"
 
-    def __init__(self, folder: Path, tls: bool = False):
+    def __init__(self, folder: Path, tls: bool = False, implicit_tls: bool = False):
         self.handler = _Handler()
         self.port = free_port()
-        self.tls = tls
+        self.tls = tls or implicit_tls
+        self.implicit_tls = implicit_tls
         self.cafile: Path | None = None
         kwargs = {}
-        if tls:
+        if self.tls:
             self.cafile, key_file = make_certificate(folder)
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.cafile, key_file)
-            kwargs = dict(tls_context=context, require_starttls=True, auth_required=True,
-                          authenticator=_authenticator)
+            kwargs = dict(auth_required=True, authenticator=_authenticator)
+            if implicit_tls:  # "SSL/TLS" on connect, as on port 465
+                kwargs.update(ssl_context=context, auth_require_tls=False)
+            else:
+                kwargs.update(tls_context=context, require_starttls=True)
         self.controller = Controller(self.handler, hostname=self.host, port=self.port,
                                      server_hostname="localhost", ready_timeout=10, **kwargs)
 
@@ -214,7 +218,8 @@ class SmtpServer:
     def settings(self, **overrides) -> dict:
         """StationSettings fields that point a station at this server."""
         values = dict(smtp_server=self.host, smtp_port=self.port,
-                      smtp_security="starttls" if self.tls else "none",
+                      smtp_security="ssl" if self.implicit_tls else (
+                          "starttls" if self.tls else "none"),
                       smtp_user=USER if self.tls else "", sender_name="Auto Posto Teste",
                       sender_address="cobranca@posto.example.com", smtp_timeout=10)
         values.update(overrides)

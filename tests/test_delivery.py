@@ -191,6 +191,30 @@ def test_starttls_and_auth(app, session, smtp_tls_server):
     assert counts(smtp_tls_server, addresses) == [1, 1]
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # TLS from connect
+def test_implicit_tls_and_auth(app, session, tmp_path, monkeypatch):
+    from smtpserver import SmtpServer
+    server = SmtpServer(tmp_path, implicit_tls=True).start()
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.cafile))
+        addresses = load_customers(session, 1)
+        configure_station(session, server, app.instance_path)
+        assert run(session, AS_OF, app.instance_path, options=FAST).sent == 1
+        assert counts(server, addresses) == [1]
+    finally:
+        server.stop()
+
+
+def test_an_untrusted_certificate_stops_the_run(app, session, smtp_tls_server, monkeypatch):
+    monkeypatch.delenv("SSL_CERT_FILE")
+    load_customers(session, 1)
+    configure_station(session, smtp_tls_server, app.instance_path)
+    report = run(session, AS_OF, app.instance_path, options=FAST)
+    assert (report.status, report.exit_code) == ("stopped", 2)
+    assert "TLS/SSL" in report.message and "certificate" in report.message
+    assert smtp_tls_server.received == []
+
+
 def test_535_stops_the_run_at_once(app, session, smtp_tls_server):
     addresses = load_customers(session, 2)
     configure_station(session, smtp_tls_server, app.instance_path, password="errada")
