@@ -28,6 +28,7 @@ test: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/import.py
+	$(BIN)/python bench/send.py
 
 clean:
 	rm -rf $(VENV)
