@@ -8,6 +8,7 @@ import gc
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from operator import attrgetter
 
 import holidays
 from sqlalchemy import String, func, select, type_coerce
@@ -397,8 +398,8 @@ class _PlanBuilder:
                                 overdue_cents=overdue_cents, open_cents=open_cents)
 
 
-def _listing_order(inv: PlannedInvoice) -> tuple:
-    """Overdue first, most days late first; then the rest by due date."""
-    if inv.overdue:
-        return (0, -inv.days_late, inv.due_date, inv.document, inv.installment)
-    return (1, 0, inv.due_date, inv.document, inv.installment)
+# Rule 8's order: overdue first, most days late first, then the rest by due date. Within one
+# customer (one tolerance) that is plain due-date order: the effective due date never decreases
+# as the due date grows, so every overdue item falls due before every other one, and among the
+# overdue ones the earliest due is the most days late.
+_listing_order = attrgetter("due_date", "document", "installment")

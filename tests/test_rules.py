@@ -454,8 +454,8 @@ def wipe(session) -> None:
        groups=st.fixed_dictionaries({"G1": group_st, "G2": group_st}),
        invoices=st.lists(invoice_st, min_size=1, max_size=12),
        as_of=st.dates(date(2026, 11, 1), date(2027, 1, 31)),
-       only_overdue=st.booleans())
-def test_plan_properties(session, customers, groups, invoices, as_of, only_overdue):
+       only_overdue=st.booleans(), shift=st.booleans())
+def test_plan_properties(session, customers, groups, invoices, as_of, only_overdue, shift):
     wipe(session)
     codes = [f"C{n}" for n in range(len(customers))]
     build(session,
@@ -466,7 +466,7 @@ def test_plan_properties(session, customers, groups, invoices, as_of, only_overd
                      for code, c in zip(codes, customers)],
           invoices=[(codes[n % len(codes)], e, k, f"F{i}", due.isoformat(), balance)
                     for i, (n, (e, k), due, balance) in enumerate(invoices)],
-          station=dict(only_overdue=only_overdue))
+          station=dict(only_overdue=only_overdue, shift_due_dates=shift))
     by_code = dict(zip(codes, customers))
     result = plan(session, as_of)
     event(f"{min(len(result.reminders), 2)} reminder(s)")
@@ -478,6 +478,15 @@ def test_plan_properties(session, customers, groups, invoices, as_of, only_overd
         scope = reference_scope(customer, groups)
         assert any(i.overdue for i in reminder.invoices)
         assert reminder.to and all(is_valid_email(a) for a in reminder.to)
+        companies = [c.company_code for c in reminder.companies]
+        assert companies == sorted(companies)
+        for company in reminder.companies:     # rule 8's order, as the SPEC words it
+            flags = [i.overdue for i in company.invoices]
+            assert flags == sorted(flags, reverse=True)
+            late = [i.days_late for i in company.invoices if i.overdue]
+            assert late == sorted(late, reverse=True)
+            rest = [i.due_date for i in company.invoices if not i.overdue]
+            assert rest == sorted(rest)
         for item in reminder.invoices:
             assert owners[item.document] == reminder.customer_code
             assert balances[item.document] > 0 and item.balance_cents > 0
