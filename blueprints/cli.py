@@ -52,10 +52,12 @@ def import_invoices_command(path: str) -> None:
 def _import_invoices(file) -> None:
     bar = None
     if sys.stderr.isatty():
-        bar = click.progressbar(length=1, label="Importando", file=sys.stderr)
+        bar = click.progressbar(length=1, label="Lendo o arquivo", file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
         bar.length = max(total, 1)
+        if done >= total:  # the whole file is read and valid: the database work follows
+            bar.label = "Gravando no banco de dados"
         bar.update(done - bar.pos)
 
     try:
@@ -66,7 +68,7 @@ def _import_invoices(file) -> None:
     finally:
         if bar:
             bar.render_finish()
-    click.echo(f"Importado: {report.rows} linhas ({report.encoding_name}, "
+    click.echo(f"Importado: {report.rows} linha{'s' if report.rows != 1 else ''} ({report.encoding_name}, "
                f"separador '{report.delimiter}').")
     click.echo(f"Faturas: {report.invoices_new} novas, {report.invoices_updated} atualizadas, "
                f"{report.invoices_settled} baixadas (ausentes do arquivo).")

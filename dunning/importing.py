@@ -138,7 +138,7 @@ class _RowParser:
         elif len(cells) > self.width and any(c.strip() for c in cells[self.width:]):
             return self._errors(line, cells)
         else:
-            padded = cells[:self.width] + [""] * (self.width + 1 - len(cells))
+            padded = cells[:self.width] + [""] * (self.width + 1 - min(len(cells), self.width))
         values = list(map(str.strip, self.pick(padded)))
         (company, customer, document, due, balance, installment, account, issued, amount,
          digitable, pix, link, *party) = values
@@ -304,6 +304,6 @@ def _stage_rows(source: CsvSource, parser: _RowParser, stage: Stage, report: Imp
                 progress(source.position(), source.size)
     if batch and not errors:
         stage.insert(batch)
-    if progress:
+    if progress and not errors:
         progress(source.size, source.size)
     return errors

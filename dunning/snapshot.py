@@ -96,14 +96,17 @@ def merge(conn: Connection, stage: Stage, companies: dict[str, dict[str, str]],
     group_ids = _merge_groups(conn, {v["group"] for v in customers.values() if "group" in v}, mark)
     _merge_customers(conn, customers, group_ids, counts, mark)
     stamp = now.isoformat(sep=" ")
+    # Items this import inserts are in the file by definition: only older ones can be missing.
+    last_old_id = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM invoice").scalar_one()
     _merge_invoices(conn, stage, columns, stamp, counts)
     ids = ", ".join(str(company_ids[code]) for code in companies)
     settled = conn.exec_driver_sql(
         f"UPDATE invoice SET balance_cents = 0, settled_at = {mark} "
-        f"WHERE company_id IN ({ids}) AND balance_cents > 0 AND NOT EXISTS ("
+        f"WHERE id <= {mark} AND +company_id IN ({ids}) AND balance_cents > 0 AND NOT EXISTS ("
         " SELECT 1 FROM import_stage s WHERE s.empresa = "
         "  (SELECT code FROM company WHERE company.id = invoice.company_id) "
-        " AND s.documento = invoice.document AND s.parcela = invoice.installment)", (stamp,))
+        " AND s.documento = invoice.document AND s.parcela = invoice.installment)",
+        (stamp, last_old_id))
     counts.invoices_settled = settled.rowcount
 
 

@@ -112,6 +112,15 @@ def test_aliased_headers_ignore_case_accents_spaces_and_underscores(runner, sess
     assert (c020.name, c020.emails) == ("Frota Ágil", ["frota@agil.com.br"])
 
 
+def test_trailing_delimiters_and_short_rows(runner, session, tmp_path):
+    lines = ["empresa;cliente;documento;vencimento;saldo;nome;", "1;C1;D1;01/12/2026;10,00;;;",
+             "1;C2;D2;01/12/2026;20,00", "1;C3;D3;01/12/2026;30,00;Posto Três;;;;"]
+    result = run(runner, write(tmp_path, lines))
+    assert result.exit_code == 0, result.output
+    assert [get_invoice(session, "1", d).balance_cents for d in ("D1", "D2", "D3")] == [1000, 2000, 3000]
+    assert customer(session, "C3").name == "Posto Três"
+
+
 def test_example_file_imports(runner, session):
     result = run(runner, "examples/faturas.csv")
     assert result.exit_code == 0, result.output
@@ -284,6 +293,21 @@ def test_reimport_after_a_snapshot_settlement_changes_nothing(runner, db_path, t
     before = dump(db_path)
     assert "0 novas, 0 atualizadas, 0 baixadas" in run(runner, second).output
     assert dump(db_path) == before
+
+
+def indexes(db_path) -> list[tuple]:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                            "ORDER BY name").fetchall()
+
+
+def test_first_load_rebuilds_the_indexes_it_drops(runner, db_path, tmp_path):
+    before = indexes(db_path)
+    assert any(name.startswith("ix_invoice") for name, _ in before)
+    assert run(runner, write(tmp_path, [HEADER, *ROWS])).exit_code == 0  # more rows than the table
+    assert indexes(db_path) == before
+    assert run(runner, write(tmp_path, [HEADER, ROWS[0]], name="b.csv")).exit_code == 0
+    assert indexes(db_path) == before
 
 
 # --- master data and dunning settings ---------------------------------------------------------
