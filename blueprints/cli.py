@@ -179,8 +179,11 @@ def import_policies_command(path: str) -> None:
     except FileRejected as exc:
         echo_rejection(exc)
         sys.exit(1)
-    click.echo(f"Configurações importadas: {report.rows} linhas; {report.customers} clientes e "
-               f"{report.groups} grupos atualizados.")
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}" + ("" if n == 1 else "s")
+
+    click.echo(f"Configurações importadas: {count(report.rows, 'linha')}; "
+               f"{count(report.customers, 'cliente')} e {count(report.groups, 'grupo')} atualizados.")
 
 
 @bp.cli.command("export-policies")

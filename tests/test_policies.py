@@ -183,7 +183,7 @@ def test_cli_export_and_import(runner, app, tmp_path):
     assert target.read_bytes() == EXPECTED_EXPORT.encode("utf-8")
     done = runner.invoke(args=["import-policies", str(target)])
     assert done.exit_code == 0, done.output
-    assert "4 clientes e 1 grupos" in done.output
+    assert "11 linhas; 4 clientes e 1 grupo atualizados." in done.output
     bad = tmp_path / "ruim.csv"
     bad.write_text(HEADER + "cliente;C9;;;sim;\n", encoding="utf-8")
     refused = runner.invoke(args=["import-policies", str(bad)])
