@@ -9,28 +9,25 @@ next run of that date; permanently failed ones are not.
 from __future__ import annotations
 
 import os
-import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from dunning.crypto import SecretUnreadable
 from dunning.rules import SKIP_REASON_LABELS, Reminder, plan
-from dunning.runlock import STALE_AFTER, LockBusy, LockLost, RunLease, acquire
-from dunning.smtp import (AuthenticationFailed, Mailer, MaybeDelivered, PermanentFailure,
-                          Outgoing, RunStopped, SmtpConfig, SmtpFailure, TemporaryFailure, Throttle,
-                          build_message)
-from dunning.statement import render
+from dunning.runlock import LockBusy, acquire
+from dunning.sender import DeliveryOptions, LineResult, OutboxItem, RunReport, Sender, SendLog
+from dunning.smtp import SmtpConfig
 from models.delivery import LineStatus, OutboxLine, Run
 from models.settings import StationSettings
 
-LOG_FILE = Path("logs") / "envios.log"
+__all__ = ["run", "CannotRun", "DeliveryOptions", "RunReport", "LineResult", "RETRYABLE",
+           "RESENDABLE", "STATUS_LABELS", "SKIP_LABELS"]
+
 # Lines a run of the same date sends (again): never sent, or refused for now.
 RETRYABLE = (LineStatus.PENDING.value, LineStatus.FAILED_TEMPORARY.value)
 # Outbox statuses and skip reasons as staff read them (terminal, pages).
@@ -47,104 +44,6 @@ RESENDABLE = (LineStatus.FAILED_TEMPORARY.value, LineStatus.FAILED_PERMANENT.val
 
 class CannotRun(Exception):
     """The run cannot start (no SMTP settings, another run in progress, unreadable password)."""
-
-
-class MessageFailed(Exception):
-    """A reminder could not be turned into a message (a template failed on this data)."""
-
-
-@dataclass
-class DeliveryOptions:
-    """Knobs of a run; tests shorten the back-off, the app reads them from its config."""
-
-    attempts: int = 3                 # per message and run, the first try included
-    backoff: float = 2.0              # seconds before the first retry, doubled for each next one
-    stale_after: timedelta = STALE_AFTER
-    clock: Callable[[], datetime] = datetime.now
-    sleep: Callable[[float], None] = time.sleep
-
-
-@dataclass
-class LineResult:
-    """One customer's outcome in this run."""
-
-    customer: str
-    status: str
-    to: list[str] = field(default_factory=list)
-    reason: str = ""
-    message_id: str = ""
-    attempts: int = 0
-    smtp_code: int | None = None
-    smtp_reply: str = ""
-
-    def to_json(self) -> dict:
-        return {"customer": self.customer, "status": self.status, "to": self.to,
-                "reason": self.reason, "message_id": self.message_id, "attempts": self.attempts,
-                "smtp_code": self.smtp_code, "smtp_reply": self.smtp_reply}
-
-
-@dataclass
-class RunReport:
-    """What a run did, for the terminal, the JSON output and the exit code."""
-
-    run_id: int
-    as_of: date
-    status: str = "running"
-    message: str = ""
-    lines: list[LineResult] = field(default_factory=list)
-    marked_unknown: int = 0           # lines left `sending` by a dead run, found at the start
-
-    def count(self, *statuses: str) -> int:
-        return sum(1 for line in self.lines if line.status in statuses)
-
-    @property
-    def sent(self) -> int:
-        return self.count(LineStatus.SENT.value)
-
-    @property
-    def failed(self) -> int:
-        """Due reminders that did not (surely) go out in this run."""
-        return self.count(LineStatus.FAILED_TEMPORARY.value, LineStatus.FAILED_PERMANENT.value,
-                          LineStatus.UNKNOWN.value, LineStatus.PENDING.value)
-
-    @property
-    def skipped(self) -> int:
-        return self.count(LineStatus.SKIPPED.value)
-
-    @property
-    def exit_code(self) -> int:
-        """SPEC §6: 0 all sent or nothing due, 1 some failed, 2 could not run at all."""
-        if self.status == "stopped" and not self.sent:
-            return 2
-        return 1 if self.failed else 0
-
-    def to_json(self) -> dict:
-        return {"date": self.as_of.isoformat(), "run": self.run_id, "status": self.status,
-                "message": self.message, "sent": self.sent, "failed": self.failed,
-                "skipped": self.skipped, "marked_unknown": self.marked_unknown,
-                "lines": [line.to_json() for line in self.lines]}
-
-
-@dataclass
-class OutboxItem:
-    """An outbox line as the send loop tracks it (plain data: the session stays small)."""
-
-    id: int
-    customer_code: str
-    recipients: list[str]
-    as_of: date
-    attempts: int = 0
-    status: str = LineStatus.PENDING.value
-    subject: str = ""
-    message_id: str = ""
-    smtp_code: int | None = None
-    smtp_reply: str = ""
-    updated_at: datetime | None = None
-
-    def result(self) -> LineResult:
-        return LineResult(self.customer_code, self.status, list(self.recipients),
-                          message_id=self.message_id, attempts=self.attempts,
-                          smtp_code=self.smtp_code, smtp_reply=self.smtp_reply)
 
 
 def _settings_snapshot(settings: StationSettings) -> SimpleNamespace:
@@ -265,204 +164,3 @@ def _finish(session: Session, run_id: int, report: RunReport, now: datetime) -> 
         status=report.status, message=report.message, finished_at=now,
         sent_count=report.sent, failed_count=report.failed, skipped_count=report.skipped))
     session.commit()
-
-
-class SendLog:
-    """``instance/logs/envios.log``: one line per message, appended."""
-
-    def __init__(self, instance_path: Path, run_id: int):
-        self.path = instance_path / LOG_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.run_id = run_id
-
-    def write(self, line: OutboxItem) -> None:
-        reply = " ".join(line.smtp_reply.split())
-        when = line.updated_at or datetime.now()
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(f"{when.isoformat(timespec='seconds')} run={self.run_id} "
-                     f"cliente={line.customer_code} status={line.status} "
-                     f"para={', '.join(line.recipients)} tentativas={line.attempts} "
-                     f"message_id={line.message_id or '-'} smtp={line.smtp_code or '-'} "
-                     f"resposta=\"{reply}\"\n")
-
-
-_LINE = OutboxLine.__table__
-# The per-message writes, built once: they run twice per message on a connection of their own.
-_MARK_SENDING = update(_LINE).where(_LINE.c.id == bindparam("line_id")).values(
-    status=LineStatus.SENDING.value, attempts=bindparam("n"), subject=bindparam("subj"),
-    message_id=bindparam("mid"), message=bindparam("raw"), updated_at=bindparam("now"))
-_SETTLE = update(_LINE).where(_LINE.c.id == bindparam("line_id")).values(
-    status=bindparam("st"), smtp_code=bindparam("code"), smtp_reply=bindparam("reply"),
-    updated_at=bindparam("now"))
-_SETTLE_SENT = update(_LINE).where(_LINE.c.id == bindparam("line_id")).values(
-    status=LineStatus.SENT.value, smtp_code=bindparam("code"), smtp_reply=bindparam("reply"),
-    message="", sent_at=bindparam("now"), updated_at=bindparam("now"))
-
-
-class Sender:
-    """The send loop over one connection: throttle, retries with back-off, stop on 535."""
-
-    def __init__(self, session: Session, settings, config: SmtpConfig,
-                 options: DeliveryOptions, lease: RunLease, report: RunReport, log: SendLog):
-        self.session = session
-        self.settings = settings
-        self.config = config
-        self.options = options
-        self.lease = lease
-        self.report = report
-        self.log = log
-        self.bcc = [config.bcc] if config.bcc else []
-        self.throttle = Throttle(config.max_per_minute, sleep=self._sleep)
-        self._unsaved = False
-        self._conn = None
-
-    def _connection(self):
-        """The line writes' own connection (commit-as-you-go, no session bookkeeping)."""
-        if self._conn is None:
-            self._conn = self.session.get_bind().connect()
-        return self._conn
-
-    def close(self) -> None:
-        """Commit what is written and give the connection back."""
-        self.flush()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def send_all(self, queue: list[tuple[OutboxItem, Reminder]],
-                 progress: Callable[[int, int], None] | None) -> None:
-        """Send the queue in order; a stop leaves the rest `pending` for the next run."""
-        try:
-            # The next message is rendered in a helper thread while this one waits for the
-            # server's replies (the socket wait releases the GIL): CPU work off the critical path.
-            with Mailer(self.config) as mailer, ThreadPoolExecutor(1, "render") as pool:
-                ahead = pool.submit(self._prepare, *queue[0]) if queue else None
-                for done, (line, reminder) in enumerate(queue):
-                    prepared = ahead
-                    ahead = pool.submit(self._prepare, *queue[done + 1]) \
-                        if done + 1 < len(queue) else None
-                    if self.report.status != "stopped":
-                        try:
-                            if self.lease.due(self.options.clock()):
-                                self.flush()  # SQLite: one writer at a time
-                                self.lease.heartbeat(self.options.clock())
-                            self._deliver(mailer, line, self._message(prepared, line))
-                        except (LockLost, MessageFailed) as exc:
-                            self._stop(str(exc))
-                    self.report.lines.append(line.result())
-                    if progress:
-                        progress(done + 1, len(queue))
-        except BaseException:
-            try:
-                self.close()
-            except Exception:  # noqa: BLE001 - the original error is the one to report
-                pass
-            raise
-        self.close()
-
-    @staticmethod
-    def _message(prepared, line: OutboxItem) -> Outgoing:
-        """The rendered message, or MessageFailed (the templates were checked on save, so this is
-        rare; every message would likely fail alike, hence the run stops)."""
-        try:
-            return prepared.result()
-        except Exception as exc:  # noqa: BLE001 - user-edited templates can fail in any way
-            raise MessageFailed(f"Erro ao montar a mensagem para o cliente {line.customer_code} "
-                                f"(confira os modelos de e-mail em Configurações): {exc}") from exc
-
-    def _prepare(self, line: OutboxItem, reminder: Reminder) -> Outgoing:
-        """The message as it will go out (pure: no database, safe in the helper thread)."""
-        subject, text, html = render(reminder, self.settings, line.as_of)
-        return build_message(self.config, reminder.to, reminder.customer_name, subject, text, html)
-
-    def _deliver(self, mailer: Mailer, line: OutboxItem, message: Outgoing) -> None:
-        raw = message.raw
-        line.subject = message.subject
-        line.message_id = message.message_id
-        unreachable = False
-        for attempt in range(self.options.attempts):
-            if attempt:
-                self._sleep(self.options.backoff * 2 ** (attempt - 1))
-            try:
-                mailer.ensure_connected()
-            except RunStopped as exc:
-                return self._stop(stop_message(exc))
-            except SmtpFailure as exc:
-                unreachable = True
-                line.smtp_code, line.smtp_reply = exc.code, exc.reply
-                continue
-            unreachable = False
-            if self.attempt(mailer, line, raw):
-                break
-        if unreachable and line.status == LineStatus.PENDING.value:  # never reached the server
-            self._write(_SETTLE, line, st=line.status, code=line.smtp_code, reply=line.smtp_reply)
-            return self._stop(f"Servidor SMTP inacessível ({self.config.host}:{self.config.port}): "
-                              f"{line.smtp_reply}")
-        self.log.write(line)
-        return None
-
-    def attempt(self, mailer: Mailer, line: OutboxItem, raw: bytes) -> bool:
-        """One try: `sending` committed before the message goes out; True when final.
-
-        The outcome is written at once but committed with the next line's `sending` mark (or
-        before any pause, or at the end): one commit per message instead of two. At most once
-        holds either way: a crash before that commit leaves the line `sending`, i.e. `unknown`.
-        """
-        self.throttle.wait()
-        line.attempts += 1
-        line.status = LineStatus.SENDING.value
-        self._write(_MARK_SENDING, line, n=line.attempts, subj=line.subject, mid=line.message_id,
-                    raw=raw.decode("utf-8"))
-        try:
-            code, reply, refused = mailer.send(line.recipients, raw, self.bcc)
-        except TemporaryFailure as exc:
-            self._settle(line, LineStatus.FAILED_TEMPORARY, exc.code, exc.reply)
-            return False
-        except PermanentFailure as exc:
-            self._settle(line, LineStatus.FAILED_PERMANENT, exc.code, exc.reply)
-        except MaybeDelivered as exc:
-            self._settle(line, LineStatus.UNKNOWN, exc.code, exc.reply)
-        else:
-            if refused:
-                reply += " | recusados: " + "; ".join(f"{a}: {r}" for a, r in refused.items())
-            self._settle(line, LineStatus.SENT, code, reply, sent=True)
-        return True
-
-    def _settle(self, line: OutboxItem, status: LineStatus, code: int | None, reply: str,
-                sent: bool = False) -> None:
-        line.status, line.smtp_code, line.smtp_reply = status.value, code, reply
-        if sent:
-            self._write(_SETTLE_SENT, line, commit=False, code=code, reply=reply)
-        else:
-            self._write(_SETTLE, line, commit=False, st=line.status, code=code, reply=reply)
-
-    def _write(self, statement, line: OutboxItem, commit: bool = True, **values) -> None:
-        """Persist the line's new state; commit it (and any outcome not yet committed)."""
-        line.updated_at = self.options.clock()
-        conn = self._connection()
-        conn.execute(statement, {"line_id": line.id, "now": line.updated_at, **values})
-        self._unsaved = not commit
-        if commit:
-            conn.commit()
-
-    def flush(self) -> None:
-        """Commit an outcome written but not committed yet."""
-        if self._unsaved:
-            self._conn.commit()
-            self._unsaved = False
-
-    def _sleep(self, seconds: float) -> None:
-        """Pause (back-off, per-minute cap) with every outcome committed first."""
-        self.flush()
-        self.options.sleep(seconds)
-
-    def _stop(self, message: str) -> None:
-        self.report.status = "stopped"
-        self.report.message = message
-
-
-def stop_message(exc: SmtpFailure) -> str:
-    if isinstance(exc, AuthenticationFailed):
-        return (f"O servidor SMTP recusou o usuário e a senha ({exc.code} {exc.reply}). Envio "
-                f"interrompido; corrija a senha em Configurações ou com configure-smtp.")
-    return f"Envio interrompido: {exc.reply}"

@@ -8,8 +8,9 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from dunning.crypto import SecretUnreadable
-from dunning.delivery import (RESENDABLE, CannotRun, DeliveryOptions, LineResult, OutboxItem,
-                              RunReport, Sender, SendLog, stop_message)
+from dunning.delivery import RESENDABLE, CannotRun
+from dunning.sender import (DeliveryOptions, LineResult, OutboxItem, RunReport, Sender, SendLog,
+                            stop_message)
 from dunning.runlock import LockBusy, acquire
 from dunning.smtp import Mailer, SmtpConfig, SmtpFailure, build_message
 from models.delivery import OutboxLine
