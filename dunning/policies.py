@@ -208,10 +208,8 @@ def import_policies(session: Session, stream: BinaryIO) -> PoliciesReport:
     if parser.errors:
         raise FileRejected(parser.errors[:MAX_ERRORS], truncated=len(parser.errors) >= MAX_ERRORS)
     try:
-        _replace(session, parser.customer_settings, Customer, CustomerAccountRule,
-                 CustomerAccountRule.customer_id, BillingAccount)
-        _replace(session, parser.group_settings, CustomerGroup, GroupAccountRule,
-                 GroupAccountRule.group_id, None)
+        _replace_customers(session, parser.customer_settings)
+        _replace_groups(session, parser.group_settings)
         session.commit()
     except BaseException:
         session.rollback()
@@ -220,35 +218,50 @@ def import_policies(session: Session, stream: BinaryIO) -> PoliciesReport:
     return report
 
 
-def _replace(session: Session, owners: dict[int, _Owner], model, entry_model, entry_owner,
-             billing_model) -> None:
-    """Write the file's settings over the named owners' ones, set-based."""
-    if not owners:
-        return
+def _replace_customers(session: Session, owners: dict[int, _Owner]) -> None:
+    """Named customers: switch, tolerance, account entries and billing accounts as the file says."""
+    _clear(session, owners, (CustomerAccountRule.customer_id, BillingAccount.customer_id))
+    _set_switches(session, Customer, [(o.id, o.send_email or SendEmail.INHERIT.value, o.tolerance_days)
+                                      for o in owners.values()])
+    _insert(session, CustomerAccountRule, [
+        {"customer_id": o.id, "account_id": aid, "send_email": checked}
+        for o in owners.values() for aid, checked in o.entries.items()])
+    _insert(session, BillingAccount, [{"customer_id": o.id, "account_id": aid}
+                                      for o in owners.values() for aid in o.billing])
+
+
+def _replace_groups(session: Session, owners: dict[int, _Owner]) -> None:
+    """Named groups: checkbox, tolerance and account entries as the file says."""
+    _clear(session, owners, (GroupAccountRule.group_id,))
+    _set_switches(session, CustomerGroup, [(o.id, o.send_email == SendEmail.YES.value, o.tolerance_days)
+                                           for o in owners.values()])
+    _insert(session, GroupAccountRule, [
+        {"group_id": o.id, "account_id": aid, "send_email": checked}
+        for o in owners.values() for aid, checked in o.entries.items()])
+
+
+def _clear(session: Session, owners: dict[int, _Owner], owner_columns) -> None:
+    """Delete the named owners' account rows, a chunk of ids at a time."""
     ids = sorted(owners)
-    owner_column = entry_owner.key
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
-        session.execute(delete(entry_model).where(entry_owner.in_(chunk)))
-        if billing_model is not None:
-            session.execute(delete(billing_model).where(billing_model.customer_id.in_(chunk)))
-    is_customer = model is Customer
-    default_switch = SendEmail.INHERIT.value if is_customer else False
-    table = model.__table__
-    session.execute(
-        update(table).where(table.c.id == bindparam("owner_id"))
-        .values(send_email=bindparam("switch"), tolerance_days=bindparam("tolerance")),
-        [{"owner_id": o.id,
-          "switch": (o.send_email or default_switch) if is_customer
-          else (o.send_email == SendEmail.YES.value),
-          "tolerance": o.tolerance_days} for o in owners.values()])
-    entries = [{owner_column: o.id, "account_id": aid, "send_email": checked}
-               for o in owners.values() for aid, checked in o.entries.items()]
-    if entries:
-        session.execute(entry_model.__table__.insert(), entries)
-    billing = [{"customer_id": o.id, "account_id": aid} for o in owners.values() for aid in o.billing]
-    if billing and billing_model is not None:
-        session.execute(billing_model.__table__.insert(), billing)
+        for column in owner_columns:
+            session.execute(delete(column.class_).where(column.in_(ids[start:start + _CHUNK])))
+
+
+def _set_switches(session: Session, model, values: list[tuple]) -> None:
+    """(id, send_email, tolerance_days) for each named owner, in one executemany."""
+    if values:
+        table = model.__table__
+        session.execute(
+            update(table).where(table.c.id == bindparam("owner_id"))
+            .values(send_email=bindparam("switch"), tolerance_days=bindparam("tolerance")),
+            [{"owner_id": oid, "switch": switch, "tolerance": tolerance}
+             for oid, switch, tolerance in values])
+
+
+def _insert(session: Session, model, rows: list[dict]) -> None:
+    if rows:
+        session.execute(model.__table__.insert(), rows)
 
 
 def export_policies(session: Session) -> str:
