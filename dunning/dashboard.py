@@ -46,24 +46,7 @@ def summary(session: Session, as_of: date, problems_limit: int = 20) -> Summary:
     and bucketed here; the delinquent customers are one index probe each.
     """
     result = Summary(as_of)
-    buckets = [[label, 0, 0] for label, _first, _last in AGING_BUCKETS]
-    by_due = session.execute(
-        select(Invoice.due_date, func.count(), func.sum(Invoice.balance_cents))
-        .where(Invoice.balance_cents > 0).group_by(Invoice.due_date))
-    for due, count, cents in by_due:
-        result.open_invoices += count
-        result.open_cents += cents
-        late = (as_of - due).days
-        if late < 1:
-            continue
-        result.overdue_invoices += count
-        result.overdue_cents += cents
-        for bucket, (_label, first, last) in zip(buckets, AGING_BUCKETS):
-            if first <= late and (last is None or late <= last):
-                bucket[1] += cents
-                bucket[2] += count
-                break
-    result.aging = [Bucket(label, cents, count) for label, cents, count in buckets]
+    _add_open_money(session, result)
     result.delinquent_customers = session.scalar(
         select(func.count()).select_from(Customer).where(exists().where(
             Invoice.customer_id == Customer.id, Invoice.balance_cents > 0, Invoice.due_date < as_of)))
@@ -74,6 +57,28 @@ def summary(session: Session, as_of: date, problems_limit: int = 20) -> Summary:
                                      OutboxLine.status.in_(PROBLEM_STATUSES))
             .order_by(OutboxLine.id).limit(problems_limit)))
     return result
+
+
+def _add_open_money(session: Session, result: Summary) -> None:
+    """Open and overdue totals and the aging buckets, from open money summed by vencimento."""
+    buckets = [[label, 0, 0] for label, _first, _last in AGING_BUCKETS]
+    by_due = session.execute(
+        select(Invoice.due_date, func.count(), func.sum(Invoice.balance_cents))
+        .where(Invoice.balance_cents > 0).group_by(Invoice.due_date))
+    for due, count, cents in by_due:
+        result.open_invoices += count
+        result.open_cents += cents
+        late = (result.as_of - due).days
+        if late < 1:
+            continue
+        result.overdue_invoices += count
+        result.overdue_cents += cents
+        for bucket, (_label, first, last) in zip(buckets, AGING_BUCKETS):
+            if first <= late and (last is None or late <= last):
+                bucket[1] += cents
+                bucket[2] += count
+                break
+    result.aging = [Bucket(label, cents, count) for label, cents, count in buckets]
 
 
 @dataclass(frozen=True)
