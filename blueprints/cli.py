@@ -7,6 +7,7 @@ import sys
 
 import click
 from flask import Blueprint, Flask
+from flask.cli import ScriptInfo
 
 from dunning.csvfile import FileRejected
 from dunning.importing import import_invoices
@@ -217,8 +218,9 @@ def run_reminder_job(app: Flask, date: str | None, dry_run: bool, as_json: bool,
     if customer:
         args += ["--customer", customer]
     try:
+        # The ScriptInfo hands this very app to the command (else Flask would build a second one).
         app.cli.main(args=args, prog_name="python app.py --email_pendencia_financeira",
-                     standalone_mode=True)
+                     standalone_mode=True, obj=ScriptInfo(create_app=lambda: app))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     return 0
