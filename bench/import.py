@@ -129,6 +129,7 @@ def main() -> None:
         child_import(*args.child)
         return
 
+    sys.stdout.reconfigure(line_buffering=True)
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-import-"))
     work.mkdir(parents=True, exist_ok=True)
     try:

@@ -16,6 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from dunning.bulk import gc_paused
 from dunning.csvfile import CsvSource, FileRejected, RowError
 from dunning.formatting import parse_cents, parse_date
 from dunning.snapshot import MergeCounts, Stage, merge
@@ -253,13 +254,14 @@ def import_invoices(session: Session, stream: BinaryIO,
     stage = Stage(conn)
     try:
         parser = _RowParser(columns, source.header, report)
-        errors = _stage_rows(source, parser, stage, report, progress)
+        with gc_paused():  # rows, tuples and strings only: nothing here forms a cycle
+            errors = _stage_rows(source, parser, stage, report, progress)
+        if not errors and report.rows == 0:
+            raise FileRejected([RowError(2, "", "", "o arquivo não tem linhas de dados")])
         if not errors:
             errors = stage.duplicates(source.header[columns["documento"]])
         if errors:
             raise FileRejected(errors[:MAX_ERRORS], truncated=len(errors) >= MAX_ERRORS)
-        if report.rows == 0:
-            raise FileRejected([RowError(2, "", "", "o arquivo não tem linhas de dados")])
         merge(conn, stage, parser.companies, parser.customers, parser.accounts, set(columns),
               now or datetime.now(), report)
         session.commit()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from dunning.csvfile import RowError
 from models.party import SendEmail
@@ -57,9 +58,16 @@ class Stage:
 
     def duplicates(self, column: str) -> list[RowError]:
         """Errors for invoices (empresa, documento, parcela) that appear twice in the file."""
+        # The usual case, no repeats, costs only the (needed anyway) index, built as UNIQUE.
+        try:
+            with self.conn.begin_nested():
+                self.conn.exec_driver_sql(
+                    "CREATE UNIQUE INDEX import_stage_key ON import_stage (empresa, documento, parcela)")
+            return []
+        except IntegrityError:
+            pass
         self.conn.exec_driver_sql(
             "CREATE INDEX import_stage_key ON import_stage (empresa, documento, parcela)")
-        # One pass over the index finds the repeated keys; only then are their lines looked up.
         repeated = self.conn.exec_driver_sql(
             "SELECT empresa, documento, parcela, min(line) FROM import_stage "
             "GROUP BY empresa, documento, parcela HAVING count(*) > 1 LIMIT 100").all()
