@@ -56,9 +56,9 @@ def resend_line(session: Session, line_id: int, instance_path: str | os.PathLike
                 raise CannotRun(stop_message(exc)) from exc
             try:
                 batch.attempt(mailer, line, raw)
+                batch.log.write(line)
             finally:
                 batch.close()
-        batch.log.write(line)
         return line.result()
     finally:
         session.rollback()

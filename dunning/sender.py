@@ -1,5 +1,5 @@
 """The send loop over one SMTP connection: outbox writes, retries with back-off, the per-minute
-cap, and the next message rendered ahead in a helper thread.
+cap.
 
 At most once: a line is committed as ``sending`` before its message goes to the server; its
 outcome is committed with the next line's ``sending`` mark (or before any pause, or at the end).
@@ -7,7 +7,6 @@ outcome is committed with the next line's ``sending`` mark (or before any pause,
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -132,16 +131,24 @@ class SendLog:
         self.path = instance_path / LOG_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.run_id = run_id
+        self._file = None
 
     def write(self, line: OutboxItem) -> None:
+        """Append the line's outcome (line-buffered: on disk even if the process dies next)."""
+        if self._file is None:
+            self._file = self.path.open("a", encoding="utf-8", buffering=1)
         reply = " ".join(line.smtp_reply.split())
         when = line.updated_at or datetime.now()
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(f"{when.isoformat(timespec='seconds')} run={self.run_id} "
+        self._file.write(f"{when.isoformat(timespec='seconds')} run={self.run_id} "
                      f"cliente={line.customer_code} status={line.status} "
                      f"para={', '.join(line.recipients)} tentativas={line.attempts} "
                      f"message_id={line.message_id or '-'} smtp={line.smtp_code or '-'} "
                      f"resposta=\"{reply}\"\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 _LINE = OutboxLine.__table__
@@ -181,7 +188,8 @@ class Sender:
         return self._conn
 
     def close(self) -> None:
-        """Commit what is written and give the connection back."""
+        """Commit what is written, give the connection back, close the log."""
+        self.log.close()
         self.flush()
         if self._conn is not None:
             self._conn.close()
@@ -191,20 +199,14 @@ class Sender:
                  progress: Callable[[int, int], None] | None) -> None:
         """Send the queue in order; a stop leaves the rest `pending` for the next run."""
         try:
-            # The next message is rendered in a helper thread while this one waits for the
-            # server's replies (the socket wait releases the GIL): CPU work off the critical path.
-            with Mailer(self.config) as mailer, ThreadPoolExecutor(1, "render") as pool:
-                ahead = pool.submit(self._prepare, *queue[0]) if queue else None
+            with Mailer(self.config) as mailer:
                 for done, (line, reminder) in enumerate(queue):
-                    prepared = ahead
-                    ahead = pool.submit(self._prepare, *queue[done + 1]) \
-                        if done + 1 < len(queue) else None
                     if self.report.status != "stopped":
                         try:
                             if self.lease.due(self.options.clock()):
                                 self.flush()  # SQLite: one writer at a time
                                 self.lease.heartbeat(self.options.clock())
-                            self._deliver(mailer, line, self._message(prepared, line))
+                            self._deliver(mailer, line, self._message(line, reminder))
                         except (LockLost, MessageFailed) as exc:
                             self._stop(str(exc))
                     self.report.lines.append(line.result())
@@ -218,19 +220,14 @@ class Sender:
             raise
         self.close()
 
-    @staticmethod
-    def _message(prepared, line: OutboxItem) -> Outgoing:
-        """The rendered message, or MessageFailed (the templates were checked on save, so this is
-        rare; every message would likely fail alike, hence the run stops)."""
+    def _message(self, line: OutboxItem, reminder: Reminder) -> Outgoing:
+        """The message as it will go out, or MessageFailed (the templates were checked on save,
+        so this is rare; every message would likely fail alike, hence the run stops)."""
         try:
-            return prepared.result()
+            subject, text, html = render(reminder, self.settings, line.as_of)
         except Exception as exc:  # noqa: BLE001 - user-edited templates can fail in any way
             raise MessageFailed(f"Erro ao montar a mensagem para o cliente {line.customer_code} "
                                 f"(confira os modelos de e-mail em Configurações): {exc}") from exc
-
-    def _prepare(self, line: OutboxItem, reminder: Reminder) -> Outgoing:
-        """The message as it will go out (pure: no database, safe in the helper thread)."""
-        subject, text, html = render(reminder, self.settings, line.as_of)
         return build_message(self.config, reminder.to, reminder.customer_name, subject, text, html)
 
     def _deliver(self, mailer: Mailer, line: OutboxItem, message: Outgoing) -> None:

@@ -67,6 +67,9 @@ def test_validation_rejects_templates_that_do_not_render():
     assert set(errors) == {"subject", "text", "html"}
     assert "nome" in errors["subject"] and "linha 1" in errors["text"]
     assert "unsafe" in errors["html"]
+    dunder = validate_templates(Templates(text="{{ reminder.__class__.__init__.__globals__ }}"),
+                                station(), AS_OF)
+    assert "unsafe" in dunder["text"]  # our own classes are sandboxed too
     assert validate_templates(Templates(subject="  "), station(), AS_OF) == {
         "subject": "O assunto ficou vazio."}
 
