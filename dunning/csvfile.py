@@ -136,7 +136,9 @@ class CsvSource:
         except UnicodeDecodeError:
             raise FileRejected([RowError(line, "", "", "o arquivo não é texto UTF-8 nem Windows-1252")])
         except csv.Error as exc:
-            raise FileRejected([RowError(line, "", "", f"CSV malformado ({exc})")])
+            reason = ("um campo passa de 128 mil caracteres; confira se alguma aspa ficou sem fechar"
+                      if "field limit" in str(exc) else str(exc))
+            raise FileRejected([RowError(line, "", "", f"CSV malformado: {reason}")])
 
     def map_columns(self, aliases: dict[str, tuple[str, ...]],
                     required: tuple[str, ...]) -> tuple[dict[str, int], list[RowError], list[str]]:

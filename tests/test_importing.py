@@ -198,6 +198,15 @@ def test_empty_and_binary_files_are_rejected(content, message, runner, db_path, 
     assert dump(db_path) == loaded
 
 
+def test_unclosed_quote_is_reported(runner, db_path, loaded, tmp_path):
+    lines = [HEADER, ROWS[0], ROWS[1].replace("Transportadora", '"Transportadora'),
+             *[ROWS[2].replace("F1002", f"G{i}") + " " * 200 for i in range(700)]]
+    result = run(runner, write(tmp_path, lines))
+    assert result.exit_code == 1
+    assert "linha 3: CSV malformado: um campo passa de 128 mil caracteres" in result.output
+    assert dump(db_path) == loaded
+
+
 def test_missing_path_and_directory_give_clear_messages(runner, tmp_path):
     result = run(runner, tmp_path / "nao-existe.csv")
     assert result.exit_code == 1
