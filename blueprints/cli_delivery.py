@@ -17,7 +17,7 @@ from blueprints.cli import bp
 from dunning.delivery import (SKIP_LABELS, STATUS_LABELS, CannotRun, DeliveryOptions, RunReport,
                               run)
 from dunning.formatting import format_date
-from dunning.importing import is_valid_email
+from dunning.addresses import is_valid_email
 from dunning.manual import send_test_email
 from dunning.rules import UnknownCustomer
 from dunning.smtp import SECURITY_CHOICES, SmtpFailure

@@ -9,7 +9,7 @@ from wtforms import FieldList, FormField, RadioField, SelectChoice, TextAreaFiel
 from blueprints.forms import (AccountEntryForm, BillingAccountForm, PageForm, collect_rows,
                               prepare_rows, tolerance_field)
 from dunning import editing, queries
-from dunning.importing import is_valid_email, split_emails
+from dunning.addresses import is_valid_email, split_emails
 from models import Customer, CustomerGroup, SendEmail, db
 
 bp = Blueprint("customers", __name__, url_prefix="/clientes")

@@ -1,24 +1,51 @@
-"""Which of a customer's e-mail addresses a reminder can go to, fast enough for 100,000 customers.
+"""E-mail addresses: how a cell lists them, and which ones a reminder can go to.
 
-``dunning.importing.is_valid_email`` (email-validator) is the authority, but it costs ~0.1 ms per
-address; the plan checks every delinquent customer's addresses on every run. Plain ASCII addresses
-of the usual shape are decided by a conservative pattern that only accepts addresses the validator
-accepts too (tests/test_rules.py checks that property); anything else goes to the validator.
+email-validator is the authority (syntax only, no DNS look-up: the station's PC may be offline),
+but it costs ~0.1 ms per address and the plan checks every delinquent customer's addresses on
+every run. Plain ASCII addresses of the usual shape are decided by a conservative pattern that
+only accepts addresses the validator accepts too (tests/test_rules.py checks that property);
+anything else goes to the validator.
 """
 from __future__ import annotations
 
 import re
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from dunning.importing import is_valid_email, split_emails
-
+_SPLIT = re.compile(r"[,;\s]+")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PLAIN = re.compile(r"[A-Za-z0-9_+-]{1,64}(?:\.[A-Za-z0-9_+-]{1,64})*@(?:" + _LABEL + r"\.)+[A-Za-z]{2,63}")
 _SPECIAL_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
 # Every special-use name is a single label today; should a later email-validator add a longer one,
 # the shortcut switches itself off rather than guess.
 _SHORTCUT_SAFE = all("." not in name for name in SPECIAL_USE_DOMAIN_NAMES)
+
+
+def split_emails(cell: str) -> list[str]:
+    """Addresses in a cell separated by ``,``, ``;`` or spaces, without repeats (case-blind)."""
+    seen: dict[str, str] = {}
+    for address in _SPLIT.split(cell.strip()):
+        if address:
+            seen.setdefault(address.lower(), address)
+    return list(seen.values())
+
+
+def addresses_of(stored: str) -> list[str]:
+    """A customer's stored address list (``"a@x.com, b@y.com"``) as separate addresses."""
+    if not stored:
+        return []
+    if "," not in stored and ";" not in stored and " " not in stored:
+        return [stored]          # the usual single address, without the splitter's cost
+    return split_emails(stored)
+
+
+def _validator_accepts(address: str) -> bool:
+    """email-validator's verdict, syntax only."""
+    try:
+        validate_email(address, check_deliverability=False)
+        return True
+    except EmailNotValidError:
+        return False
 
 
 def _plainly_valid(address: str) -> bool:
@@ -31,20 +58,11 @@ def _plainly_valid(address: str) -> bool:
     return domain.rpartition(".")[2].lower() not in _SPECIAL_TLDS
 
 
-def is_deliverable_address(address: str, cache: dict[str, bool] | None = None) -> bool:
-    """Same verdict as ``is_valid_email``, quicker for ordinary addresses; ``cache`` is optional."""
+def is_valid_email(address: str, cache: dict[str, bool] | None = None) -> bool:
+    """Whether a reminder can be addressed to ``address``; ``cache`` speeds up repeated checks."""
     if cache is not None and address in cache:
         return cache[address]
-    valid = _plainly_valid(address) or is_valid_email(address)
+    valid = _plainly_valid(address) or _validator_accepts(address)
     if cache is not None:
         cache[address] = valid
     return valid
-
-
-def addresses_of(stored: str) -> list[str]:
-    """A customer's stored address list (``"a@x.com, b@y.com"``) as separate addresses."""
-    if not stored:
-        return []
-    if "," not in stored and ";" not in stored and " " not in stored:
-        return [stored]          # the usual single address, without the splitter's cost
-    return split_emails(stored)

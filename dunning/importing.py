@@ -6,16 +6,15 @@ never touched.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import gt, itemgetter
 from typing import BinaryIO, Callable
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from dunning.addresses import is_valid_email, split_emails
 from dunning.bulk import gc_paused
 from dunning.csvfile import CsvSource, FileRejected, RowError
 from dunning.formatting import parse_cents, parse_date
@@ -47,7 +46,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "link_pagamento": ("link", "url_pagamento", "link_de_pagamento"),
 }
 REQUIRED = ("empresa", "cliente", "documento", "vencimento", "saldo")
-_EMAIL_SPLIT = re.compile(r"[,;\s]+")
 # The fields a row is read into, in order, and the longest text each may hold (the schema's sizes).
 _FIELDS = ("empresa", "cliente", "documento", "vencimento", "saldo", "parcela", "conta", "emissao",
            "valor", "linha_digitavel", "pix", "link_pagamento",
@@ -82,30 +80,6 @@ def _state(known: dict[str, str], **values: str) -> None:
     for key, value in values.items():
         if value:
             known[key] = value
-
-
-def split_emails(cell: str) -> list[str]:
-    """Addresses in a cell separated by ``,``, ``;`` or spaces, without repeats."""
-    seen: dict[str, None] = {}
-    for address in _EMAIL_SPLIT.split(cell.strip()):
-        if address and address.lower() not in {s.lower() for s in seen}:
-            seen[address] = None
-    return list(seen)
-
-
-def is_valid_email(address: str) -> bool:
-    """Syntax check only (no DNS look-up): the station's PC may be offline."""
-    try:
-        validate_email(address, check_deliverability=False)
-        return True
-    except EmailNotValidError:
-        return False
-
-
-def _deliverable(address: str) -> bool:
-    """``is_valid_email``'s verdict by the quick path the reminder plan uses too."""
-    from dunning.addresses import is_deliverable_address  # it imports this module
-    return is_deliverable_address(address)
 
 
 class _RowParser:
@@ -189,7 +163,7 @@ class _RowParser:
         for address in addresses:
             if address not in self.checked_emails:
                 self.checked_emails.add(address)
-                if not _deliverable(address):
+                if not is_valid_email(address):
                     self.report.warn(RowError(line, self.header[self.col["email"]], address,
                                               "e-mail inválido (importado; o cliente não "
                                               "receberá nesse endereço)"))

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 from sqlalchemy import delete, select
 
-from dunning.addresses import is_deliverable_address
-from dunning.importing import import_invoices, is_valid_email
+from dunning.addresses import _plainly_valid, _validator_accepts, is_valid_email
+from dunning.importing import import_invoices
 from dunning.rules import UnknownCustomer, effective_due_date, brazil_calendar, plan
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule, CustomerGroup,
                     GroupAccountRule, Invoice, OutboxLine, Run, StationSettings)
@@ -500,4 +500,5 @@ def test_plan_properties(session, customers, groups, invoices, as_of, only_overd
 @given(st.emails() | st.text(alphabet="abcxyz.-_+@1ÁçX ", max_size=30)
        | st.from_regex(r"[a-z0-9._+-]{1,10}@[a-z0-9-]{1,8}(\.[a-z0-9-]{1,6}){1,3}", fullmatch=True))
 def test_address_shortcut_agrees_with_the_validator(address):
-    assert is_deliverable_address(address) == is_valid_email(address)
+    assert is_valid_email(address) == _validator_accepts(address)
+    assert not _plainly_valid(address) or _validator_accepts(address)
