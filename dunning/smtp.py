@@ -17,6 +17,7 @@ import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Callable
 
@@ -25,7 +26,6 @@ from dunning.statement import clean_header
 
 SECURITY_CHOICES = ("none", "starttls", "ssl")
 _EOLS = re.compile(rb"\r\n|\n|\r")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 class SmtpFailure(Exception):
@@ -132,6 +132,23 @@ def build_message(config: SmtpConfig, to: list[str], to_name: str, subject: str,
     return Outgoing(subject, message_id, b"".join(parts))
 
 
+def _wire_format(message: bytes) -> bytes:
+    """CRLF line ends, leading dots doubled (RFC 5321 4.5.2), the final dot: DATA's payload.
+
+    build_message writes CRLF already, so the regular expression is only a fallback.
+    """
+    crlf = message.count(b"\r\n")
+    if message.count(b"\n") != crlf or message.count(b"\r") != crlf:
+        message = _EOLS.sub(b"\r\n", message)
+    payload = message.replace(b"\r\n.", b"\r\n..")
+    if payload.startswith(b"."):
+        payload = b"." + payload
+    if not payload.endswith(b"\r\n"):
+        payload += b"\r\n"
+    return payload + b".\r\n"
+
+
+@lru_cache(maxsize=256)  # one subject per creditor: the same few thousands of times a run
 def _encoded_header(value: str) -> str:
     """ASCII as is; anything else as RFC 2047 base64 encoded words, one per folded line.
 
@@ -283,10 +300,7 @@ class Mailer:
         """DATA, split so that a failure after the final dot is told apart (maybe delivered)."""
         conn.putcmd("data")
         self._check(conn.getreply(), expect=354)
-        payload = _LEADING_DOT.sub(b"..", _EOLS.sub(b"\r\n", message))
-        if not payload.endswith(b"\r\n"):
-            payload += b"\r\n"
-        conn.send(payload + b".\r\n")
+        conn.send(_wire_format(message))
         try:
             code, reply = conn.getreply()
         except smtplib.SMTPServerDisconnected as exc:

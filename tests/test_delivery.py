@@ -373,3 +373,12 @@ def test_a_lease_taken_over_stops_the_holder(app, session):
     session.commit()
     with pytest.raises(LockLost):
         lease.heartbeat(now + timedelta(seconds=31))
+
+
+def test_lines_starting_with_a_dot_arrive_intact(app, session, smtp_server, station):
+    from models import StationSettings
+    StationSettings.load(session).text_template = ".\n.linha com ponto\n..dois\nfim"
+    session.commit()
+    assert run(session, AS_OF, app.instance_path, options=FAST).sent == 3
+    text = smtp_server.messages_to(station[0])[0].get_body(("plain",)).get_content()
+    assert text.replace("\r\n", "\n") == ".\n.linha com ponto\n..dois\nfim"
