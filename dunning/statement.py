@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from dunning.formatting import format_brl, format_date
@@ -67,16 +67,21 @@ class _Sandbox(SandboxedEnvironment):
 _PLAIN_DATA = frozenset({Reminder, CompanyStatement, PlannedInvoice})
 
 
-def _environment(autoescape: bool) -> SandboxedEnvironment:
-    env = _Sandbox(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=autoescape,
-                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                   keep_trailing_newline=True)
+def _environment(autoescape: bool, sandboxed: bool = True) -> Environment:
+    kind = _Sandbox if sandboxed else Environment
+    env = kind(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=autoescape,
+               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+               keep_trailing_newline=True)
     env.filters.update(_EMAIL_FILTERS)
     return env
 
 
+# Staff-edited templates (from the database) run in the sandbox; the built-in ones are files of
+# this program, trusted like its code, and run without the sandbox's per-attribute checks.
 _TEXT_ENV = _environment(autoescape=False)
 _HTML_ENV = _environment(autoescape=True)
+_BUILTIN_TEXT_ENV = _environment(autoescape=False, sandboxed=False)
+_BUILTIN_HTML_ENV = _environment(autoescape=True, sandboxed=False)
 
 
 def default_templates() -> Templates:
@@ -89,9 +94,9 @@ def default_templates() -> Templates:
 @lru_cache(maxsize=32)
 def _compiled(kind: str, source: str):
     """A template compiled once per source text (the batch renders thousands of messages)."""
-    env = _HTML_ENV if kind == "html" else _TEXT_ENV
     if source:
-        return env.from_string(source)
+        return (_HTML_ENV if kind == "html" else _TEXT_ENV).from_string(source)
+    env = _BUILTIN_HTML_ENV if kind == "html" else _BUILTIN_TEXT_ENV
     if kind == "subject":
         return env.from_string(DEFAULT_SUBJECT)
     return env.get_template("statement.html" if kind == "html" else "statement.txt")
