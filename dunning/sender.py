@@ -234,7 +234,7 @@ class Sender:
         raw = message.raw
         line.subject = message.subject
         line.message_id = message.message_id
-        unreachable = False
+        unreachable = tried = False
         for attempt in range(self.options.attempts):
             if attempt:
                 self._sleep(self.options.backoff * 2 ** (attempt - 1))
@@ -246,10 +246,10 @@ class Sender:
                 unreachable = True
                 line.smtp_code, line.smtp_reply = exc.code, exc.reply
                 continue
-            unreachable = False
+            unreachable, tried = False, True
             if self.attempt(mailer, line, raw):
                 break
-        if unreachable and line.status == LineStatus.PENDING.value:  # never reached the server
+        if unreachable and not tried:  # this run never reached the server for this line
             self._write(_SETTLE, line, st=line.status, code=line.smtp_code, reply=line.smtp_reply)
             return self._stop(f"Servidor SMTP inacessível ({self.config.host}:{self.config.port}): "
                               f"{line.smtp_reply}")

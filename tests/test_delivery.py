@@ -382,3 +382,16 @@ def test_lines_starting_with_a_dot_arrive_intact(app, session, smtp_server, stat
     assert run(session, AS_OF, app.instance_path, options=FAST).sent == 3
     text = smtp_server.messages_to(station[0])[0].get_body(("plain",)).get_content()
     assert text.replace("\r\n", "\n") == ".\n.linha com ponto\n..dois\nfim"
+
+
+def test_server_down_when_retrying_a_failed_line_stops_with_exit_2(app, session, smtp_server,
+                                                                   station):
+    smtp_server.script("c1@cliente.example.com", "451 4.7.1 Tente mais tarde", times=3)
+    assert run(session, AS_OF, app.instance_path, options=FAST).exit_code == 1
+    configure_station(session, smtp_server, app.instance_path, smtp_port=free_port())
+
+    report = run(session, AS_OF, app.instance_path, options=FAST)
+
+    assert (report.status, report.exit_code) == ("stopped", 2)
+    assert "Servidor SMTP inacessível" in report.message
+    assert lines(session)["C01"].status == "failed_temporary"  # still retried by the next run
