@@ -110,7 +110,8 @@ def build_message(config: SmtpConfig, to: list[str], to_name: str, subject: str,
     headers = [
         ("Subject", _encoded_header(subject)),
         ("From", formataddr((clean_header(config.sender_name), config.sender_address))),
-        ("To", ",\r\n ".join(formataddr((name, address)) for address in to)),
+        ("To", ",\r\n ".join(formataddr((name, address)) for address in map(ascii_address, to)
+                             if address) or "undisclosed-recipients:;"),
         *([("Reply-To", clean_header(config.reply_to))] if config.reply_to else []),
         ("Date", formatdate(localtime=True)),
         ("Message-ID", message_id),
@@ -278,7 +279,10 @@ class Mailer:
             self._check(conn.mail(self.config.sender_address))
             refused: dict[str, str] = {}
             for address in recipients:
-                code, reply = conn.rcpt(address)
+                if not ascii_address(address):
+                    refused[address] = NON_ASCII_REFUSAL
+                    continue
+                code, reply = conn.rcpt(ascii_address(address))
                 if code == 421:
                     self._check((code, reply))
                 if code not in (250, 251):
@@ -286,7 +290,7 @@ class Mailer:
             if len(refused) == len(recipients):
                 self._reset()
                 code, reply = _worst(refused)
-                failure = TemporaryFailure if code < 500 else PermanentFailure
+                failure = TemporaryFailure if code is not None and code < 500 else PermanentFailure
                 raise failure(code, reply)
             for address in bcc or []:
                 conn.rcpt(address)  # a refused copy to the station must not stop the message
@@ -349,11 +353,32 @@ def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
     conn.login(user, password)
 
 
-def _worst(refused: dict[str, str]) -> tuple[int, str]:
+def _worst(refused: dict[str, str]) -> tuple[int | None, str]:
     """The reply that decides a refusal of every recipient: a 4xx anywhere makes it temporary."""
-    replies = [(int(value[:3]), value[4:]) for value in refused.values()]
-    temporary = [r for r in replies if r[0] < 500]
+    replies = [(int(value[:3]), value[4:]) if value[:3].isdigit() else (None, value)
+               for value in refused.values()]
+    temporary = [r for r in replies if r[0] is not None and r[0] < 500]
     return (temporary or replies)[0]
+
+
+NON_ASCII_REFUSAL = ("endereço com acentos ou outros caracteres especiais antes do @: não "
+                     "enviado (o envio só usa endereços ASCII)")
+
+
+@lru_cache(maxsize=4096)
+def ascii_address(address: str) -> str:
+    """The address as the SMTP envelope and headers carry it: a non-ASCII domain in IDNA form;
+    '' when the part before the @ is not ASCII (that needs SMTPUTF8, which this sender does not
+    use)."""
+    if address.isascii():
+        return address
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        return ""
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return ""
 
 
 def _describe(exc: BaseException) -> str:

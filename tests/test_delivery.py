@@ -395,3 +395,21 @@ def test_server_down_when_retrying_a_failed_line_stops_with_exit_2(app, session,
     assert (report.status, report.exit_code) == ("stopped", 2)
     assert "Servidor SMTP inacessível" in report.message
     assert lines(session)["C01"].status == "failed_temporary"  # still retried by the next run
+
+
+def test_non_ascii_addresses(app, session, smtp_server):
+    load_customers(session, 3)
+    customers = {c.code: c for c in session.scalars(select(Customer))}
+    customers["C01"].email_addresses = "joão@cliente.example.com"
+    customers["C02"].email_addresses = "financeiro@açaí.example.com, joão@cliente.example.com"
+    configure_station(session, smtp_server, app.instance_path)
+
+    report = run(session, AS_OF, app.instance_path, options=FAST)
+
+    assert (report.exit_code, report.sent) == (1, 2)
+    by_customer = lines(session)
+    assert by_customer["C01"].status == "failed_permanent"
+    assert "caracteres especiais" in by_customer["C01"].smtp_reply
+    received = smtp_server.messages_to("financeiro@xn--aa-4iaz.example.com")
+    assert len(received) == 1 and "xn--aa-4iaz" in received[0]["To"]
+    assert "recusados: joão@cliente.example.com" in by_customer["C02"].smtp_reply
