@@ -21,7 +21,7 @@ from dunning.crypto import SecretUnreadable
 from dunning.rules import SKIP_REASON_LABELS, Reminder, plan
 from dunning.runlock import LockBusy, acquire
 from dunning.sender import DeliveryOptions, LineResult, OutboxItem, RunReport, Sender, SendLog
-from dunning.smtp import SmtpConfig
+from dunning.smtp import SmtpConfig, ascii_address
 from models.delivery import LineStatus, OutboxLine, Run
 from models.settings import StationSettings
 
@@ -71,6 +71,9 @@ def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger
         config = SmtpConfig.from_settings(settings, instance_path)
     except SecretUnreadable as exc:
         raise CannotRun(str(exc)) from exc
+    if not ascii_address(config.sender_address):
+        raise CannotRun("O endereço do remetente tem acentos ou caracteres especiais antes do @; "
+                        "configure um endereço só com letras sem acento.")
     try:
         lease = acquire(session, options.clock(), options.stale_after)
     except LockBusy as exc:

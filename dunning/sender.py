@@ -225,10 +225,11 @@ class Sender:
         so this is rare; every message would likely fail alike, hence the run stops)."""
         try:
             subject, text, html = render(reminder, self.settings, line.as_of)
+            return build_message(self.config, reminder.to, reminder.customer_name, subject, text,
+                                 html)
         except Exception as exc:  # noqa: BLE001 - user-edited templates can fail in any way
             raise MessageFailed(f"Erro ao montar a mensagem para o cliente {line.customer_code} "
                                 f"(confira os modelos de e-mail em Configurações): {exc}") from exc
-        return build_message(self.config, reminder.to, reminder.customer_name, subject, text, html)
 
     def _deliver(self, mailer: Mailer, line: OutboxItem, message: Outgoing) -> None:
         raw = message.raw

@@ -109,10 +109,12 @@ def build_message(config: SmtpConfig, to: list[str], to_name: str, subject: str,
     message_id = make_msgid(domain=config.sender_domain)
     headers = [
         ("Subject", _encoded_header(subject)),
-        ("From", formataddr((clean_header(config.sender_name), config.sender_address))),
+        ("From", formataddr((clean_header(config.sender_name),
+                             ascii_address(config.sender_address) or config.sender_address))),
         ("To", ",\r\n ".join(formataddr((name, address)) for address in map(ascii_address, to)
                              if address) or "undisclosed-recipients:;"),
-        *([("Reply-To", clean_header(config.reply_to))] if config.reply_to else []),
+        *([("Reply-To", ascii_address(config.reply_to))] if ascii_address(config.reply_to)
+          else []),
         ("Date", formatdate(localtime=True)),
         ("Message-ID", message_id),
         ("Auto-Submitted", "auto-generated"),  # RFC 3834: no vacation auto-replies
@@ -221,6 +223,9 @@ class Mailer:
     def connect(self) -> None:
         """Open, secure and authenticate; raises RunStopped, PermanentFailure or TemporaryFailure."""
         cfg = self.config
+        if not ascii_address(cfg.sender_address):
+            raise RunStopped(None, "O endereço do remetente tem acentos ou caracteres especiais "
+                                   "antes do @; configure um endereço só com letras sem acento.")
         context = ssl.create_default_context()
         conn = None
         try:
@@ -276,7 +281,7 @@ class Mailer:
         self.ensure_connected()
         conn = self._conn
         try:
-            self._check(conn.mail(self.config.sender_address))
+            self._check(conn.mail(ascii_address(self.config.sender_address)))
             refused: dict[str, str] = {}
             for address in recipients:
                 if not ascii_address(address):
@@ -292,7 +297,7 @@ class Mailer:
                 code, reply = _worst(refused)
                 failure = TemporaryFailure if code is not None and code < 500 else PermanentFailure
                 raise failure(code, reply)
-            for address in bcc or []:
+            for address in filter(None, map(ascii_address, bcc or [])):
                 conn.rcpt(address)  # a refused copy to the station must not stop the message
             code, reply = self._data(conn, message)
         except smtplib.SMTPServerDisconnected as exc:

@@ -413,3 +413,12 @@ def test_non_ascii_addresses(app, session, smtp_server):
     received = smtp_server.messages_to("financeiro@xn--aa-4iaz.example.com")
     assert len(received) == 1 and "xn--aa-4iaz" in received[0]["To"]
     assert "recusados: joão@cliente.example.com" in by_customer["C02"].smtp_reply
+
+
+def test_a_sender_address_smtp_cannot_carry_cannot_run(
+        app, session, smtp_server, station):
+    configure_station(session, smtp_server, app.instance_path,
+                      sender_address="cobrança@posto.example.com", reply_to="respostas@pôsto.com")
+    with pytest.raises(CannotRun, match="remetente"):
+        run(session, AS_OF, app.instance_path, options=FAST)
+    assert lines(session) == {} and smtp_server.received == []
