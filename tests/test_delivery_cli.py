@@ -91,6 +91,9 @@ def test_configure_smtp_rejects_a_bad_sender(runner, session):
     result = runner.invoke(args=["configure-smtp", "--server", "smtp.example.com", "--port", "587",
                                  "--security", "starttls", "--sender", "sem-arroba"])
     assert result.exit_code == 2 and "--sender" in result.output
+    result = runner.invoke(args=["configure-smtp", "--server", "smtp.example.com", "--port", "587",
+                                 "--security", "starttls", "--sender", "cobrança@posto.com.br"])
+    assert result.exit_code == 2 and "sem acentos" in result.output
     assert not StationSettings.load(session).smtp_configured
 
 
