@@ -1,8 +1,8 @@
 """The send loop over one SMTP connection: outbox writes, retries with back-off, the per-minute
 cap.
 
-At most once: a line is committed as ``sending`` before its message goes to the server; its
-outcome is committed with the next line's ``sending`` mark (or before any pause, or at the end).
+At most once: a line is committed as ``sending`` before its message goes to the server, and its
+outcome is committed as soon as the server answers.
 """
 from __future__ import annotations
 
@@ -178,7 +178,6 @@ class Sender:
         self.log = log
         self.bcc = [config.bcc] if config.bcc else []
         self.throttle = Throttle(config.max_per_minute, sleep=self._sleep)
-        self._unsaved = False
         self._conn = None
 
     def _connection(self):
@@ -188,9 +187,8 @@ class Sender:
         return self._conn
 
     def close(self) -> None:
-        """Commit what is written, give the connection back, close the log."""
+        """Give the line writes' connection back, close the log."""
         self.log.close()
-        self.flush()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -204,7 +202,6 @@ class Sender:
                     if self.report.status != "stopped":
                         try:
                             if self.lease.due(self.options.clock()):
-                                self.flush()  # SQLite: one writer at a time
                                 self.lease.heartbeat(self.options.clock())
                             self._deliver(mailer, line, self._message(line, reminder))
                         except (LockLost, MessageFailed) as exc:
@@ -258,12 +255,8 @@ class Sender:
         return None
 
     def attempt(self, mailer: Mailer, line: OutboxItem, raw: bytes) -> bool:
-        """One try: `sending` committed before the message goes out; True when final.
-
-        The outcome is written at once but committed with the next line's `sending` mark (or
-        before any pause, or at the end): one commit per message instead of two. At most once
-        holds either way: a crash before that commit leaves the line `sending`, i.e. `unknown`.
-        """
+        """One try: `sending` committed before the message goes out, the outcome right after;
+        True when final. A crash in between leaves the line `sending`, i.e. `unknown`."""
         self.throttle.wait()
         line.attempts += 1
         line.status = LineStatus.SENDING.value
@@ -288,28 +281,19 @@ class Sender:
                 sent: bool = False) -> None:
         line.status, line.smtp_code, line.smtp_reply = status.value, code, reply
         if sent:
-            self._write(_SETTLE_SENT, line, commit=False, code=code, reply=reply)
+            self._write(_SETTLE_SENT, line, code=code, reply=reply)
         else:
-            self._write(_SETTLE, line, commit=False, st=line.status, code=code, reply=reply)
+            self._write(_SETTLE, line, st=line.status, code=code, reply=reply)
 
-    def _write(self, statement, line: OutboxItem, commit: bool = True, **values) -> None:
-        """Persist the line's new state; commit it (and any outcome not yet committed)."""
+    def _write(self, statement, line: OutboxItem, **values) -> None:
+        """Persist and commit the line's new state."""
         line.updated_at = self.options.clock()
         conn = self._connection()
         conn.execute(statement, {"line_id": line.id, "now": line.updated_at, **values})
-        self._unsaved = not commit
-        if commit:
-            conn.commit()
-
-    def flush(self) -> None:
-        """Commit an outcome written but not committed yet."""
-        if self._unsaved:
-            self._conn.commit()
-            self._unsaved = False
+        conn.commit()
 
     def _sleep(self, seconds: float) -> None:
-        """Pause (back-off, per-minute cap) with every outcome committed first."""
-        self.flush()
+        """Pause (back-off, per-minute cap)."""
         self.options.sleep(seconds)
 
     def _stop(self, message: str) -> None:
