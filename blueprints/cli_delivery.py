@@ -20,7 +20,7 @@ from dunning.formatting import format_date
 from dunning.addresses import is_valid_email
 from dunning.manual import send_test_email
 from dunning.rules import UnknownCustomer
-from dunning.smtp import SECURITY_CHOICES, SmtpFailure, ascii_address
+from dunning.smtp import SECURITY_CHOICES, SmtpFailure, usable_address
 from dunning.station_edit import SmtpValues, save_smtp
 from models import StationSettings, db
 
@@ -113,7 +113,7 @@ def configure_smtp_command(server, port, security, user, password_stdin, sender,
                            reply_to, bcc, timeout, max_per_minute) -> None:
     """Store the station's SMTP settings (the password encrypted, never printed)."""
     for label, address in (("--sender", sender), ("--reply-to", reply_to), ("--bcc", bcc)):
-        if address and not (is_valid_email(address) and ascii_address(address)):
+        if address and not usable_address(address):
             _fail(f"{label}: endereço de e-mail inválido '{address}' (sem acentos antes do @).")
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else ""
     if password_stdin and not password:

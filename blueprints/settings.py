@@ -6,19 +6,24 @@ from datetime import date, datetime
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from wtforms import (BooleanField, IntegerField, PasswordField, RadioField, SelectChoice,
                      SelectField, StringField, TextAreaField)
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import (DataRequired, InputRequired, Length, NumberRange, Optional,
+                                ValidationError)
 
 from blueprints.forms import PageForm
 from dunning import station_edit
 from dunning.delivery import CannotRun
 from dunning.manual import send_test_email
-from dunning.smtp import SmtpFailure
+from dunning.smtp import SmtpFailure, usable_address
 from dunning.statement import TEMPLATE_VARIABLES, Templates, render, sample_reminder, validate_templates
 from models import StationSettings, db
 
 bp = Blueprint("settings", __name__, url_prefix="/configuracoes")
 
-_EMAIL = Email("E-mail inválido.", check_deliverability=False)
+
+def _usable_email(form, field) -> None:
+    """The address rule the sender applies (dunning.smtp.usable_address), as a form error."""
+    if field.data and not usable_address(field.data.strip()):
+        raise ValidationError("E-mail inválido (sem acentos antes do @).")
 
 
 class SmtpForm(PageForm):
@@ -35,9 +40,9 @@ class SmtpForm(PageForm):
     forget_password = BooleanField("Apagar a senha gravada")
     sender_name = StringField("Nome do remetente", validators=[Length(max=200)])
     sender_address = StringField("E-mail do remetente", validators=[
-        DataRequired("Informe o e-mail do remetente."), _EMAIL, Length(max=254)])
-    reply_to = StringField("Responder para (Reply-To)", validators=[Optional(), _EMAIL, Length(max=254)])
-    bcc = StringField("Cópia oculta para a estação (Cco)", validators=[Optional(), _EMAIL, Length(max=254)])
+        DataRequired("Informe o e-mail do remetente."), _usable_email, Length(max=254)])
+    reply_to = StringField("Responder para (Reply-To)", validators=[Optional(), _usable_email, Length(max=254)])
+    bcc = StringField("Cópia oculta para a estação (Cco)", validators=[Optional(), _usable_email, Length(max=254)])
     timeout = IntegerField("Tempo limite (segundos)", default=60, validators=[
         DataRequired("Informe o tempo limite."), NumberRange(1, 600, "Entre 1 e 600 segundos.")])
     max_per_minute = IntegerField("Máximo de mensagens por minuto", validators=[
@@ -45,7 +50,7 @@ class SmtpForm(PageForm):
 
 
 class TestEmailForm(PageForm):
-    address = StringField("Enviar para", validators=[DataRequired("Informe um e-mail."), _EMAIL])
+    address = StringField("Enviar para", validators=[DataRequired("Informe um e-mail."), _usable_email])
 
 
 class SendingForm(PageForm):

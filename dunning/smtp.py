@@ -21,6 +21,7 @@ from functools import lru_cache
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Callable
 
+from dunning.addresses import is_valid_email
 from dunning.crypto import decrypt_secret
 from dunning.statement import clean_header
 
@@ -384,6 +385,12 @@ def ascii_address(address: str) -> str:
         return f"{local}@{domain.encode('idna').decode('ascii')}"
     except UnicodeError:
         return ""
+
+
+def usable_address(address: str) -> bool:
+    """Whether this sender can put ``address`` in From, Reply-To or Bcc: valid syntax, and ASCII
+    before the @ (a non-ASCII domain goes out in IDNA form)."""
+    return is_valid_email(address) and bool(ascii_address(address))
 
 
 def _describe(exc: BaseException) -> str:

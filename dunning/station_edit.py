@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from dunning.crypto import encrypt_secret
+from dunning.smtp import SECURITY_CHOICES
 from dunning.statement import Templates, default_templates
 from models import StationSettings
-
-SECURITY_CHOICES = ("none", "starttls", "ssl")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,14 @@ def test_smtp_validation_errors(staff, app):
     assert _settings(app).smtp_server == ""
 
 
+def test_smtp_refuses_addresses_the_sender_cannot_use(staff, app):
+    response = staff.post("/configuracoes/smtp", data={**SMTP, "sender_address": "joão@posto.com.br",
+                                                        "bcc": "copia@posto..com"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and html.count("E-mail inválido (sem acentos antes do @)") == 2
+    assert _settings(app).sender_address == ""
+
+
 def test_send_test_email(staff, app, smtp_server):
     staff.post("/configuracoes/smtp", data={**SMTP, "port": str(smtp_server.port), "user": "",
                                             "password": ""})
