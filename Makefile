@@ -29,6 +29,8 @@ test: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/send.py
+	$(BIN)/python bench/plan.py
+	$(BIN)/python bench/pages.py
 
 clean:
 	rm -rf $(VENV)
