@@ -85,6 +85,7 @@ def index():
         customer=customer, customer_error=customer_error, plan=result, page=page,
         messages=messages, skip_counts=Counter(s.reason for s in result.skipped),
         skipped=result.skipped[:SKIPS_SHOWN], reasons=REASONS, settings=settings,
+        incomplete_creditors=result.incomplete_creditors(),
         state=current_app.extensions.get("send_now"), form=ConfirmForm(formdata=None))
 
 

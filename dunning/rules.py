@@ -126,6 +126,13 @@ class Plan:
                 "reminders": [r.to_json() for r in self.reminders],
                 "skipped": [s.to_json() for s in self.skipped]}
 
+    def incomplete_creditors(self) -> list[tuple[str, int, str]]:
+        """(code, id, name) of the companies the messages name without the address or CNPJ that
+        CDC art. 42-A requires in every collection notice."""
+        missing = {(c.company_code, c.company_id, c.name) for r in self.reminders
+                   for c in r.companies if not (c.address.strip() and c.tax_id.strip())}
+        return sorted(missing)
+
 
 class UnknownCustomer(LookupError):
     """``plan(customer_code=...)`` named a customer the station does not have."""

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from dunning.importing import import_invoices
-from models import Customer, OutboxLine, Run, db
+from models import Company, Customer, OutboxLine, Run, db
 
 
 def erp_csv(today: date) -> bytes:
@@ -47,6 +47,18 @@ def test_preview_shows_each_message_as_sent(staff, station):
     assert "C002" not in html.split("Clientes habilitados")[0]        # not enabled: not previewed
     assert "sem e-mail" in html                                        # C003 is skipped, with why
     assert "Enviar agora" in html
+
+
+def test_preview_warns_when_the_creditor_address_is_missing(app, staff, station):
+    warning = "Código de Defesa do Consumidor (art. 42-A)"
+    html = staff.get("/previa/").get_data(as_text=True)
+    assert warning in html and "Auto Posto Estrela Ltda</a>" in html
+    with app.app_context():
+        company = db.session.scalars(db.select(Company)).one()
+        company.address = "Av. Brasil, 1000 - Centro - Campinas/SP"
+        db.session.commit()
+    html = staff.get("/previa/").get_data(as_text=True)
+    assert warning not in html and "Av. Brasil, 1000 - Centro - Campinas/SP" in html
 
 
 def test_preview_other_date_and_bad_input(staff, station):
