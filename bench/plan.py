@@ -72,7 +72,8 @@ def _fill(conn, rnd: random.Random, customers: int, invoices: int) -> None:
             emails = ""
         elif cid % 89 == 0:
             emails = f"financeiro{cid}@cliente{cid}"
-        row = {"id": cid, "code": f"C{cid:06d}", "name": f"Cliente {cid}", "email_addresses": emails,
+        row = {"id": cid, "code": f"C{cid:06d}", "name": f"Cliente {cid}",
+               "name_folded": f"cliente {cid}", "email_addresses": emails,
                "group_id": None, "send_email": "herdar", "tolerance_days": None}
         if kind < 5:            # Sim
             row["send_email"] = "sim"

@@ -9,9 +9,10 @@ import csv
 import io
 import shutil
 import tempfile
-import unicodedata
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
+
+from dunning.text import fold
 
 _CHUNK = 1 << 20
 
@@ -43,9 +44,7 @@ class FileRejected(Exception):
 
 def normalize_header(name: str) -> str:
     """Header key ignoring case, accents, spaces, ``_``, ``-`` and ``.``: "Dt_Vencimento" -> "dtvencimento"."""
-    decomposed = unicodedata.normalize("NFKD", name.strip().lower())
-    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return "".join(c for c in letters if c not in " _-.\t\ufeff")
+    return "".join(c for c in fold(name.strip()) if c not in " _-.\t\ufeff")
 
 
 def _seekable(stream: BinaryIO) -> BinaryIO:

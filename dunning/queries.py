@@ -15,6 +15,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.expression import FunctionElement
 
+from dunning.text import fold
 from models import Account, Company, Customer, CustomerGroup, Invoice, OutboxLine, Run
 
 _NOT_DIGITS = re.compile(r"\D")
@@ -64,7 +65,7 @@ def customers_query(search: str = "", overdue_only: bool = False,
         stmt = stmt.where(Customer.group_id == group_id)
     search = search.strip()
     if search:
-        terms = [contains_ci(Customer.code, search), contains_ci(Customer.name, search),
+        terms = [contains_ci(Customer.code, search), contains_ci(Customer.name_folded, fold(search)),
                  contains_ci(Customer.tax_id, search)]
         digits = _NOT_DIGITS.sub("", search)
         # A CPF/CNPJ typed without (or with other) punctuation: compare it bare.

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from dunning.csvfile import RowError
+from dunning.text import fold
 from models.party import SendEmail
 
 # Invoice fields that a present column sets exactly (an empty cell clears them).
@@ -216,20 +217,21 @@ def _merge_customers(conn: Connection, customers: dict[str, dict[str, str]],
     for code, v in customers.items():
         group_id = group_ids[v["group"]] if "group" in v else None
         if code not in existing:
-            inserts.append((code, v.get("name", ""), v.get("tax_id", ""), v.get("emails", ""),
-                            group_id, SendEmail.INHERIT.value))
+            inserts.append((code, v.get("name", ""), fold(v.get("name", "")), v.get("tax_id", ""),
+                            v.get("emails", ""), group_id, SendEmail.INHERIT.value))
             continue
         cid, _, name, tax, emails, old_group = existing[code]
         new = (v.get("name") or name, v.get("tax_id") or tax, v.get("emails") or emails,
                group_id if group_id is not None else old_group)
         if new != (name, tax, emails, old_group):
-            updates.append((*new, cid))
+            updates.append((new[0], fold(new[0]), *new[1:], cid))
     if inserts:
         conn.exec_driver_sql(
-            "INSERT INTO customer (code, name, tax_id, email_addresses, group_id, send_email) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})", inserts)
+            "INSERT INTO customer (code, name, name_folded, tax_id, email_addresses, group_id, "
+            f"send_email) VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark})", inserts)
     if updates:
         conn.exec_driver_sql(
-            f"UPDATE customer SET name = {mark}, tax_id = {mark}, email_addresses = {mark}, "
+            f"UPDATE customer SET name = {mark}, name_folded = {mark}, tax_id = {mark}, "
+            f"email_addresses = {mark}, "
             f"group_id = {mark} WHERE id = {mark}", updates)
     counts.customers_new, counts.customers_updated = len(inserts), len(updates)

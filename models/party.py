@@ -4,7 +4,9 @@ from __future__ import annotations
 import enum
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from dunning.text import fold
 
 from models import db
 
@@ -76,6 +78,8 @@ class Customer(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    # The name without accents, in lower case: what an accent-blind search compares with.
+    name_folded: Mapped[str] = mapped_column(String(200), default="")
     tax_id: Mapped[str] = mapped_column(String(40), default="")
     # Normalised list "a@x.com, b@y.com"; see emails property.
     email_addresses: Mapped[str] = mapped_column(Text, default="")
@@ -89,6 +93,12 @@ class Customer(db.Model):
         back_populates="customer", cascade="all, delete-orphan")
     billing_accounts: Mapped[list["BillingAccount"]] = relationship(  # noqa: F821
         back_populates="customer", cascade="all, delete-orphan")
+
+    @validates("name")
+    def _fold_name(self, _key: str, name: str) -> str:
+        """Keep ``name_folded`` in step with ``name`` on every ORM write."""
+        self.name_folded = fold(name or "")
+        return name
 
     @property
     def emails(self) -> list[str]:

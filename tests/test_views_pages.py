@@ -42,6 +42,10 @@ def test_every_page_renders_for_staff(loaded, app):
 def test_customers_search_and_overdue_filter(loaded):
     html = loaded.get("/clientes/?q=rápida").get_data(as_text=True)
     assert "C001" in html and "C002" not in html
+    for typed in ("rapida", "RÁPIDA", "Rapida S.A"):        # accents and case don't matter
+        html = loaded.get("/clientes/", query_string={"q": typed}).get_data(as_text=True)
+        assert "C001" in html and "C003" not in html, typed
+    assert "C003" in loaded.get("/clientes/?q=agropecuaria").get_data(as_text=True)
     assert "C002" in loaded.get("/clientes/?q=52998224725").get_data(as_text=True)   # CPF digits
     assert "C002" in loaded.get("/clientes/?q=529.982").get_data(as_text=True)
     html = loaded.get("/clientes/?q=C00").get_data(as_text=True)
@@ -51,6 +55,14 @@ def test_customers_search_and_overdue_filter(loaded):
     if date.today() < date(2026, 12, 30):
         assert "C003" not in overdue
     assert "R$ 2.944,56" in loaded.get("/clientes/?q=C001").get_data(as_text=True)
+
+
+def test_search_follows_a_renamed_customer(loaded, app):
+    renamed = EXAMPLE.read_text(encoding="utf-8").replace("Agropecuária Boa Vista", "Café São João")
+    with app.app_context():
+        import_invoices(db.session, io.BytesIO(renamed.encode()))
+    assert "C003" in loaded.get("/clientes/?q=cafe sao").get_data(as_text=True)
+    assert "C003" not in loaded.get("/clientes/?q=agropecuaria").get_data(as_text=True)
 
 
 def test_customers_are_paginated(loaded, app):

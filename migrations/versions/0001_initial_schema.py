@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 02:56:56.645449
+Create Date: 2026-11-28 04:03:35.519924
 
 """
 from alembic import op
@@ -105,6 +105,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=40), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('name_folded', sa.String(length=200), nullable=False),
     sa.Column('tax_id', sa.String(length=40), nullable=False),
     sa.Column('email_addresses', sa.Text(), nullable=False),
     sa.Column('group_id', sa.Integer(), nullable=True),
