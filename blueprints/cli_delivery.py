@@ -17,7 +17,6 @@ from blueprints.cli import bp
 from dunning.delivery import (SKIP_LABELS, STATUS_LABELS, CannotRun, DeliveryOptions, RunReport,
                               run)
 from dunning.formatting import format_date
-from dunning.addresses import is_valid_email
 from dunning.manual import send_test_email
 from dunning.rules import UnknownCustomer
 from dunning.smtp import SECURITY_CHOICES, SmtpFailure, usable_address
@@ -133,8 +132,8 @@ def configure_smtp_command(server, port, security, user, password_stdin, sender,
 @click.argument("address")
 def send_test_email_command(address: str) -> None:
     """Send a short test message with the stored SMTP settings."""
-    if not is_valid_email(address):
-        _fail(f"Endereço de e-mail inválido '{address}'.")
+    if not usable_address(address):
+        _fail(f"Endereço de e-mail inválido '{address}' (sem acentos antes do @).")
     try:
         code, reply = send_test_email(db.session, address, current_app.instance_path,
                                       datetime.now())

@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from dunning.crypto import SecretUnreadable
 from dunning.delivery import RESENDABLE, CannotRun
+from dunning.runlock import LockBusy, acquire
 from dunning.sender import (DeliveryOptions, LineResult, OutboxItem, RunReport, Sender, SendLog,
                             stop_message)
-from dunning.runlock import LockBusy, acquire
 from dunning.smtp import Mailer, SmtpConfig, SmtpFailure, build_message
 from models.delivery import OutboxLine
 from models.settings import StationSettings
@@ -43,7 +43,7 @@ def resend_line(session: Session, line_id: int, instance_path: str | os.PathLike
         if row.status not in RESENDABLE:  # a run or another re-send dealt with it meanwhile
             raise ValueError(f"Esta linha já está na situação '{row.status}'.")
         line = OutboxItem(row.id, row.customer.code, row.recipients.split(", "), row.as_of,
-                     row.attempts, row.status, row.subject, row.message_id)
+                          row.attempts, row.status, row.subject, row.message_id)
         raw = row.message.encode("utf-8")
         batch = Sender(session, settings, config, options, lease,
                        RunReport(run_id=row.run_id, as_of=row.as_of),
