@@ -129,7 +129,7 @@ class CsvSource:
         line = 2
         try:
             for cells in reader:
-                if "".join(cells).strip():
+                if cells and (cells[0].strip() or "".join(cells).strip()):
                     yield line, cells
                 line = reader.line_num + 2
         except UnicodeDecodeError:

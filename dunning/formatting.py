@@ -6,6 +6,9 @@ from datetime import date, datetime
 
 # pt-BR "1.234,56" / "1234,56" / "1234", or "1234.56"; "1.234" is read as thousands (see below).
 _AMOUNT = re.compile(r"(-?)(?:(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{1,2}))?|(\d+)\.(\d{1,2}))")
+# The shape nearly every export uses, "1.234,56" up to 12 digits of units: digits once the dots
+# and the comma are gone.
+_COMMON_AMOUNT = re.compile(r"\d{1,3}(?:\.\d{3}){0,3},\d\d")
 _MAX_UNITS_DIGITS = 13  # R$ 9.999.999.999.999,99 fits a 64-bit integer column with room to add
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _BR_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
@@ -17,6 +20,8 @@ def parse_cents(text: str) -> int:
     ``1.234`` (dots in groups of three, no comma) is read as thousands, as a pt-BR ERP writes it.
     Raises ValueError for anything else, including more than two decimals or an absurd size.
     """
+    if _COMMON_AMOUNT.fullmatch(text):
+        return int(text.replace(".", "").replace(",", ""))
     m = _AMOUNT.fullmatch(text)
     if m is None:
         value = text.replace("R$", "").replace("\u00a0", " ").strip()

@@ -96,6 +96,8 @@ class _RowParser:
         self.width = len(header)
         # A missing optional column reads the empty cell appended to every row (index = width).
         self.pick = itemgetter(*(columns.get(name, self.width) for name in _FIELDS))
+        # Only a file without some optional column needs that extra cell (a copy of each row).
+        self.padded = any(name not in columns for name in _FIELDS)
         self.report = report
         self.dates: dict[str, str] = {}
         self.customers: dict[str, dict[str, str]] = {}
@@ -108,32 +110,35 @@ class _RowParser:
 
     def parse(self, line: int, cells: list[str]) -> tuple | list[RowError]:
         """A staging tuple for a valid row, else the row's errors."""
-        if len(cells) == self.width:
-            padded = cells + [""]
-        elif len(cells) > self.width and any(c.strip() for c in cells[self.width:]):
-            return self._errors(line, cells)
+        if len(cells) != self.width or self.padded:
+            if len(cells) > self.width and any(c.strip() for c in cells[self.width:]):
+                return self._errors(line, cells)
+            values = tuple(map(str.strip, self.pick(
+                cells[:self.width] + [""] * (self.width + 1 - min(len(cells), self.width)))))
         else:
-            padded = cells[:self.width] + [""] * (self.width + 1 - min(len(cells), self.width))
-        values = list(map(str.strip, self.pick(padded)))
+            values = tuple(map(str.strip, self.pick(cells)))
         (company, customer, document, due, balance, installment, account, issued, amount,
-         digitable, pix, link, *party) = values
+         digitable, pix, link) = values[:12]
         try:
             if not (company and customer and document and due and balance) \
                     or any(map(gt, map(len, values), _LIMITS)):
                 raise ValueError
-            due = self._date(due)
+            due = self.dates.get(due) or self._date(due)
             # Most open items are not paid in part: saldo repeats valor, parse it once.
             amount = parse_cents(amount) if amount else None
             balance = amount if balance == values[8] else parse_cents(balance)
-            issued = self._date(issued) if issued else None
+            if issued:
+                issued = self.dates.get(issued) or self._date(issued)
+            else:
+                issued = None
             if balance < 0 or (amount is not None and amount < 0):
                 raise ValueError
         except ValueError:
             return self._errors(line, cells)
-        if self.customer_rows.get(customer) != (row := tuple(party[:4])):
+        if self.customer_rows.get(customer) != (row := values[12:16]):
             self.customer_rows[customer] = row
             self._note_customer(line, customer, *row)
-        if self.company_rows.get(company) != (row := tuple(party[4:])):
+        if self.company_rows.get(company) != (row := values[16:]):
             self.company_rows[company] = row
             _state(self.companies.setdefault(company, {}), name=row[0], tax_id=row[1])
         self.accounts.add((company, account))
@@ -262,22 +267,24 @@ def _stage_rows(source: CsvSource, parser: _RowParser, stage: Stage, report: Imp
     """Stream rows into the staging table; stop writing at the first error, reading at 100."""
     errors: list[RowError] = []
     batch: list[tuple] = []
+    parse, append, rows = parser.parse, batch.append, 0
     for line, cells in source.rows():
-        parsed = parser.parse(line, cells)
-        if isinstance(parsed, list):
+        parsed = parse(line, cells)
+        if type(parsed) is list:
             errors.extend(parsed)
             if len(errors) >= MAX_ERRORS:
                 break
             continue
-        report.rows += 1
+        rows += 1
         if errors:
             continue
-        batch.append(parsed)
+        append(parsed)
         if len(batch) >= _BATCH:
             stage.insert(batch)
             batch.clear()
             if progress:
                 progress(source.position(), source.size)
+    report.rows += rows
     if batch and not errors:
         stage.insert(batch)
     if progress and not errors:

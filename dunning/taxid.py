@@ -5,9 +5,11 @@ Values are stored exactly as the ERP gives them; this only tells whether one is 
 from __future__ import annotations
 
 import re
+from operator import mul
 
 _SEPARATORS = re.compile(r"[.\-/\s]")
 _CNPJ_SHAPE = re.compile(r"^[0-9A-Z]{12}[0-9]{2}$")
+_CNPJ_WEIGHTS = (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)
 
 
 def _digit(total: int) -> int:
@@ -21,9 +23,9 @@ def is_valid_cpf(value: str) -> bool:
     digits = _SEPARATORS.sub("", value)
     if len(digits) != 11 or not digits.isdigit() or digits == digits[0] * 11:
         return False
-    nums = [int(c) for c in digits]
-    d1 = _digit(sum(n * w for n, w in zip(nums[:9], range(10, 1, -1))))
-    d2 = _digit(sum(n * w for n, w in zip(nums[:10], range(11, 1, -1))))
+    nums = list(map(int, digits))
+    d1 = _digit(sum(map(mul, nums[:9], range(10, 1, -1))))
+    d2 = _digit(sum(map(mul, nums[:10], range(11, 1, -1))))
     return nums[9] == d1 and nums[10] == d2
 
 
@@ -33,9 +35,8 @@ def is_valid_cnpj(value: str) -> bool:
     if not _CNPJ_SHAPE.match(chars) or chars == chars[0] * 14:
         return False
     nums = [ord(c) - 48 for c in chars]
-    weights = [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
-    d1 = _digit(sum(n * w for n, w in zip(nums[:12], weights[1:])))
-    d2 = _digit(sum(n * w for n, w in zip(nums[:12] + [d1], weights)))
+    d1 = _digit(sum(map(mul, nums[:12], _CNPJ_WEIGHTS[1:])))
+    d2 = _digit(sum(map(mul, nums[:12] + [d1], _CNPJ_WEIGHTS)))
     return nums[12] == d1 and nums[13] == d2
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dunning.formatting import cents_to_str, format_brl, format_date, parse_cents, parse_date
 
@@ -69,3 +71,10 @@ def test_cents_to_str(cents, text):
 def test_formatted_amounts_parse_back(cents):
     assert parse_cents(format_brl(cents)) == cents
     assert parse_cents(cents_to_str(cents)) == cents
+
+
+@settings(max_examples=200)
+@given(st.integers(min_value=0, max_value=999_999_999_999_999))
+def test_bare_brl_amounts_parse_back(cents):
+    """The ERP's usual "1.234,56" (no R$), read by parse_cents' fast path, up to its largest size."""
+    assert parse_cents(format_brl(cents).removeprefix("R$ ")) == cents
