@@ -51,6 +51,7 @@ _FIELDS = ("empresa", "cliente", "documento", "vencimento", "saldo", "parcela", 
            "valor", "linha_digitavel", "pix", "link_pagamento",
            "nome", "cpf_cnpj", "email", "grupo", "empresa_nome", "empresa_cnpj")
 _LIMITS = (40, 40, 60, 40, 40, 20, 40, 40, 40, 80, 10_000, 2_000, 200, 40, 2_000, 40, 200, 40)
+_PARTY_LIMITS, _FIRM_LIMITS = _LIMITS[12:16], _LIMITS[16:]
 
 
 @dataclass
@@ -118,10 +119,17 @@ class _RowParser:
         else:
             values = tuple(map(str.strip, self.pick(cells)))
         (company, customer, document, due, balance, installment, account, issued, amount,
-         digitable, pix, link) = values[:12]
+         digitable, pix, link) = invoice = values[:12]
+        # Master data equal to the customer's (company's) previous row passed these checks then.
+        party = values[12:16]
+        firm = values[16:]
+        new_party = self.customer_rows.get(customer) != party
+        new_firm = self.company_rows.get(company) != firm
         try:
             if not (company and customer and document and due and balance) \
-                    or any(map(gt, map(len, values), _LIMITS)):
+                    or any(map(gt, map(len, invoice), _LIMITS)) \
+                    or (new_party and any(map(gt, map(len, party), _PARTY_LIMITS))) \
+                    or (new_firm and any(map(gt, map(len, firm), _FIRM_LIMITS))):
                 raise ValueError
             due = self.dates.get(due) or self._date(due)
             # Most open items are not paid in part: saldo repeats valor, parse it once.
@@ -135,12 +143,12 @@ class _RowParser:
                 raise ValueError
         except ValueError:
             return self._errors(line, cells)
-        if self.customer_rows.get(customer) != (row := values[12:16]):
-            self.customer_rows[customer] = row
-            self._note_customer(line, customer, *row)
-        if self.company_rows.get(company) != (row := values[16:]):
-            self.company_rows[company] = row
-            _state(self.companies.setdefault(company, {}), name=row[0], tax_id=row[1])
+        if new_party:
+            self.customer_rows[customer] = party
+            self._note_customer(line, customer, *party)
+        if new_firm:
+            self.company_rows[company] = firm
+            _state(self.companies.setdefault(company, {}), name=firm[0], tax_id=firm[1])
         self.accounts.add((company, account))
         return (line, company, document, installment, customer, account, due, balance, issued,
                 amount, digitable, pix, link)
