@@ -105,7 +105,7 @@ def invoices_query(company_id: int | None = None, customer_id: int | None = None
     stmt = (select(Invoice)
             .options(selectinload(Invoice.company), selectinload(Invoice.customer),
                      selectinload(Invoice.account))
-            # (vencimento, saldo, id): the order of the open-items index, so no sort is needed.
+            # (vencimento, saldo, id): the order of the (vencimento, saldo) index, so no sort is needed.
             .order_by(Invoice.due_date, Invoice.balance_cents, Invoice.id))
     if company_id:
         stmt = stmt.where(Invoice.company_id == company_id)

@@ -281,7 +281,7 @@ def _open_invoices(session: Session, customer_id: int | None):
     """Every open item (saldo > 0), streamed in batches rather than loaded whole."""
     i = Invoice.__table__.c
     # Most items are read, so a sequential scan beats walking an index: "+ 0" keeps SQLite's
-    # planner off the partial open-item indexes. Dates come back as stored (text on SQLite) and
+    # planner off the indexes that hold the saldo. Dates come back as stored (text on SQLite) and
     # are parsed once per distinct value.
     stmt = (select(i.id, i.customer_id, i.account_id, i.company_id, type_coerce(i.due_date, String),
                    i.balance_cents, i.document, i.installment, type_coerce(i.issue_date, String),
