@@ -23,8 +23,11 @@ _SHORTCUT_SAFE = all("." not in name for name in SPECIAL_USE_DOMAIN_NAMES)
 
 def split_emails(cell: str) -> list[str]:
     """Addresses in a cell separated by ``,``, ``;`` or spaces, without repeats (case-blind)."""
+    cell = cell.strip()
+    if not _SPLIT.search(cell):  # the usual single address
+        return [cell] if cell else []
     seen: dict[str, str] = {}
-    for address in _SPLIT.split(cell.strip()):
+    for address in _SPLIT.split(cell):
         if address:
             seen.setdefault(address.lower(), address)
     return list(seen.values())

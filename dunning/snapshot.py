@@ -1,17 +1,20 @@
-"""Applying a validated ERP export to the database: the staging table and the set-based merge.
+"""Applying a parsed ERP export to the database, batch by batch, inside the caller's transaction.
 
-``dunning.importing`` parses and validates; this module only writes, inside the caller's
-transaction, so a failure anywhere leaves the database as it was.
+``dunning.parsing`` reads and validates; this module only writes, so a failure anywhere (or a
+rejected file) is undone by the caller's rollback. Invoices go straight into their table with
+one upsert per batch; the file's invoice keys are remembered as 64-bit hashes (a tenth of the
+memory of the keys themselves) to find repeated invoices and the items missing from the file.
+A hash can collide: whenever the hashes say something they cannot prove (a repeat, or a count
+that does not add up), ``Retry`` asks the caller to run the import again with the exact keys.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from dunning.csvfile import RowError
+from dunning.parsing import MAX_ERRORS, ROW_FIELDS, Batch, Ids, Summary
 from dunning.text import fold
 from models.party import SendEmail
 
@@ -21,9 +24,13 @@ _INVOICE_OPTIONAL = {"emissao": "issue_date", "valor": "amount_cents",
                      "link_pagamento": "payment_link"}
 
 
+class Retry(Exception):
+    """The hashed bookkeeping met something only the exact keys can settle: import again."""
+
+
 @dataclass
 class MergeCounts:
-    """What a merge changed, for the import report."""
+    """What an import changed, for its report."""
 
     invoices_new: int = 0
     invoices_updated: int = 0
@@ -33,205 +40,227 @@ class MergeCounts:
     companies_new: int = 0
 
 
-class Stage:
-    """A temporary table holding the validated rows of one import, on the import's connection."""
+class Writer:
+    """Writes one import's batches: master data first, then the batch's invoices."""
 
-    COLS = ("line", "empresa", "documento", "parcela", "cliente", "conta", "vencimento", "saldo",
-            "emissao", "valor", "linha_digitavel", "pix", "link_pagamento")
+    def __init__(self, conn: Connection, columns: set[str], stamp: str, counts: MergeCounts,
+                 exact: bool, document_column: str):
+        """Read the known codes and the next free ids.
 
-    def __init__(self, conn: Connection):
-        """Create the (empty) staging table; it lives as long as the connection or ``drop()``."""
+        The invoice indexes stay in place: kept up to date while the child process parses,
+        they cost less than building them again at the end, when nothing else runs.
+        """
         self.conn = conn
-        self.mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        self.mark = mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        self.stamp = stamp  # settled_at of the items this import settles
+        self.counts = counts
+        self.exact = exact
+        self.document_column = document_column
+        companies, accounts, customers = _codes(conn, "company"), _account_ids(conn), _codes(conn, "customer")
+        # Ids up to these are the station's; above, this import's own.
+        self.last_old = {table: conn.exec_driver_sql(
+            f"SELECT coalesce(max(id), 0) FROM {table}").scalar_one()
+            for table in ("company", "account", "customer", "customer_group")}
+        self.ids = Ids(companies, accounts, customers, self.last_old["company"] + 1,
+                       self.last_old["account"] + 1, self.last_old["customer"] + 1)
+        self.group_ids = _codes(conn, "customer_group")
+        self.before, self.last_old_invoice = conn.exec_driver_sql(
+            "SELECT count(*), coalesce(max(id), 0) FROM invoice").one()
+        # The keys are needed to find items missing from the file, so only when there are old
+        # ones; without them a repeat in the file shows in the counts (see ``finish``).
+        self.keys: dict | set | None = {} if exact else set() if self.last_old_invoice else None
+        self.duplicates: list[RowError] = []
+        self.told: dict[str, tuple[int, dict[str, str]]] = {}  # what the file says of known ones
+        self.changes = 0
         self.rows = 0
-        conn.exec_driver_sql("DROP TABLE IF EXISTS import_stage")
-        conn.exec_driver_sql(
-            "CREATE TEMPORARY TABLE import_stage (line INTEGER, empresa TEXT, documento TEXT, "
-            "parcela TEXT, cliente TEXT, conta TEXT, vencimento TEXT, saldo INTEGER, emissao TEXT, "
-            "valor INTEGER, linha_digitavel TEXT, pix TEXT, link_pagamento TEXT)")
-        self._insert = (f"INSERT INTO import_stage ({', '.join(self.COLS)}) "
-                        f"VALUES ({', '.join([self.mark] * len(self.COLS))})")
 
-    def insert(self, rows: list[tuple]) -> None:
-        """Append validated rows (tuples in ``COLS`` order)."""
-        self.conn.exec_driver_sql(self._insert, rows)
+        present = [col for name, col in _INVOICE_OPTIONAL.items() if name in columns]
+        compared = ["customer_id", "account_id", "due_date", "balance_cents", *present]
+        changed = " OR ".join(f"invoice.{c} IS DISTINCT FROM excluded.{c}" for c in compared)
+        sets = ", ".join(f"{c} = excluded.{c}" for c in compared)
+        self.upsert = (
+            f"INSERT INTO invoice ({', '.join(ROW_FIELDS)}) VALUES ({', '.join([mark] * 13)}) "
+            f"ON CONFLICT (company_id, document, installment) DO UPDATE SET {sets}, "
+            "settled_at = CASE WHEN excluded.balance_cents = 0 "
+            f"THEN coalesce(invoice.settled_at, excluded.settled_at) END WHERE {changed}")
+
+    def write(self, batch: Batch) -> None:
+        """Create the master data the batch introduces, then upsert its invoices.
+
+        Raises Retry when a hashed key repeats; exact keys record the repeat as an error and
+        stop the writing (the caller rejects the file).
+        """
+        self._add_companies(batch.companies)
+        self._add_accounts(batch.accounts)
+        self._add_customers(batch.customers)
+        rows, keys = batch.rows, self.keys
+        if self.exact:
+            rows = []
+            for row, line in zip(batch.rows, batch.lines):
+                first = keys.setdefault(row[:3], line)
+                if first == line:
+                    rows.append(row)
+                else:
+                    self._duplicate(line, row[1], row[2], first)
+        elif keys is not None:
+            for row in rows:
+                hashed = hash(row[:3])
+                if hashed in keys:
+                    raise Retry
+                keys.add(hashed)
         self.rows += len(rows)
+        if rows and not self.duplicates:
+            self.changes += self.conn.exec_driver_sql(self.upsert, rows).rowcount
 
-    def duplicates(self, column: str) -> list[RowError]:
-        """Errors for invoices (empresa, documento, parcela) that appear twice in the file."""
-        # The usual case, no repeats, costs only the (needed anyway) index, built as UNIQUE.
-        try:
-            with self.conn.begin_nested():
-                self.conn.exec_driver_sql(
-                    "CREATE UNIQUE INDEX import_stage_key ON import_stage (empresa, documento, parcela)")
-            return []
-        except IntegrityError:
-            pass
+    def finish(self, summary: Summary) -> None:
+        """Master data the file completed later, settlement, the indexes and the counts."""
+        self.told.update(summary.customers)  # the final data of those changed later
+        self._update_customers(self.told)
+        self._update_companies(summary.companies)
+        # A customer's group may have changed after its first rows: drop groups left unused.
         self.conn.exec_driver_sql(
-            "CREATE INDEX import_stage_key ON import_stage (empresa, documento, parcela)")
-        repeated = self.conn.exec_driver_sql(
-            "SELECT empresa, documento, parcela, min(line) FROM import_stage "
-            "GROUP BY empresa, documento, parcela HAVING count(*) > 1 LIMIT 100").all()
-        errors = []
-        for company, document, installment, first in repeated:
-            lines = self.conn.exec_driver_sql(
-                f"SELECT line FROM import_stage WHERE empresa = {self.mark} "
-                f"AND documento = {self.mark} AND parcela = {self.mark} AND line > {self.mark} "
-                "ORDER BY line", (company, document, installment, first)).scalars()
+            f"DELETE FROM customer_group WHERE id > {self.mark} AND id NOT IN "
+            "(SELECT group_id FROM customer WHERE group_id IS NOT NULL)",
+            (self.last_old["customer_group"],))
+        after = self.conn.exec_driver_sql("SELECT count(*) FROM invoice").scalar_one()
+        self.counts.invoices_new = after - self.before
+        self.counts.invoices_updated = self.changes - self.counts.invoices_new
+        if self.keys is None and self.counts.invoices_new != self.rows:
+            raise Retry  # into an empty table every row is new, unless the file repeats one
+        if self.last_old_invoice:
+            self._settle([company_id for company_id, _ in summary.companies.values()])
+
+    def _duplicate(self, line: int, document: str, installment: str, first: int) -> None:
+        if len(self.duplicates) < MAX_ERRORS:
             value = document + (f" parcela {installment}" if installment else "")
-            errors += [RowError(line, column, value, f"fatura repetida no arquivo (já aparece na "
-                                                     f"linha {first})") for line in lines]
-        return sorted(errors, key=lambda e: e.line)[:100]
+            self.duplicates.append(RowError(line, self.document_column, value,
+                                            f"fatura repetida no arquivo (já aparece na linha {first})"))
 
-    def drop(self) -> None:
-        """Remove the table (best effort: after a failure the connection may be gone)."""
-        try:
-            self.conn.exec_driver_sql("DROP TABLE IF EXISTS import_stage")
-        except Exception:  # the table dies with the connection anyway
-            pass
+    def _settle(self, company_ids: list[int]) -> None:
+        """Settle the open items of the file's companies that the file no longer lists.
 
+        Items this import inserted are in the file by definition: only older ones can be missing.
+        """
+        keys, exact = self.keys, self.exact
+        listed, missing = 0, []
+        old = _rows(self.conn,
+                    "SELECT id, company_id, document, installment, balance_cents FROM invoice "
+                    f"WHERE id <= {self.mark} AND company_id IN ({', '.join(map(str, company_ids))})",
+                    (self.last_old_invoice,))
+        for invoice_id, company, document, installment, balance in old:
+            key = (company, document, installment)
+            if (key if exact else hash(key)) in keys:
+                listed += 1
+            elif balance > 0:
+                missing.append(invoice_id)
+        # Every row of the file matched one old item or made a new one; more matches than that
+        # means a hash stood for another key.
+        if listed != self.rows - self.counts.invoices_new:
+            raise Retry
+        if missing:
+            stamp = self.stamp
+            self.conn.exec_driver_sql(
+                f"UPDATE invoice SET balance_cents = 0, settled_at = {self.mark} "
+                f"WHERE id = {self.mark}", [(stamp, invoice_id) for invoice_id in missing])
+        self.counts.invoices_settled = len(missing)
 
-def merge(conn: Connection, stage: Stage, companies: dict[str, dict[str, str]],
-          customers: dict[str, dict[str, str]], accounts: set[tuple[str, str]],
-          columns: set[str], now: datetime, counts: MergeCounts) -> None:
-    """Write companies, accounts, groups, customers and invoices from the staged rows.
+    def _add_companies(self, companies: dict[str, tuple[int, dict[str, str]]]) -> None:
+        new = [(company_id, code, v.get("name", ""), v.get("tax_id", ""))
+               for code, (company_id, v) in companies.items()
+               if company_id > self.last_old["company"]]
+        if new:
+            mark = self.mark
+            self.conn.exec_driver_sql(
+                f"INSERT INTO company (id, code, name, tax_id, address, phone, email) "
+                f"VALUES ({mark}, {mark}, {mark}, {mark}, '', '', '')", new)
+            self.counts.companies_new += len(new)
 
-    ``companies``/``customers`` map codes to the master data the file states (empty cells left
-    out); ``columns`` are the optional invoice columns the file has; ``counts`` is filled in.
-    """
-    mark = stage.mark
-    company_ids = _merge_companies(conn, companies, counts, mark)
-    _merge_accounts(conn, accounts, company_ids, mark)
-    group_ids = _merge_groups(conn, {v["group"] for v in customers.values() if "group" in v}, mark)
-    _merge_customers(conn, customers, group_ids, counts, mark)
-    stamp = now.isoformat(sep=" ")
-    # Items this import inserts are in the file by definition: only older ones can be missing.
-    last_old_id = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM invoice").scalar_one()
-    _merge_invoices(conn, stage, columns, stamp, counts)
-    ids = ", ".join(str(company_ids[code]) for code in companies)
-    settled = conn.exec_driver_sql(
-        f"UPDATE invoice SET balance_cents = 0, settled_at = {mark} "
-        f"WHERE id <= {mark} AND +company_id IN ({ids}) AND balance_cents > 0 AND NOT EXISTS ("
-        " SELECT 1 FROM import_stage s WHERE s.empresa = "
-        "  (SELECT code FROM company WHERE company.id = invoice.company_id) "
-        " AND s.documento = invoice.document AND s.parcela = invoice.installment)",
-        (stamp, last_old_id))
-    counts.invoices_settled = settled.rowcount
+    def _add_accounts(self, accounts: list[tuple[int, int, str]]) -> None:
+        if accounts:
+            mark = self.mark
+            self.conn.exec_driver_sql(
+                f"INSERT INTO account (id, company_id, code, name) VALUES ({mark}, {mark}, {mark}, '')",
+                accounts)
 
+    def _add_groups(self, customers: dict[str, tuple[int, dict[str, str]]]) -> None:
+        new = sorted({v["group"] for _, v in customers.values() if "group" in v}
+                     - self.group_ids.keys())
+        if new:
+            mark = self.mark
+            self.conn.exec_driver_sql(
+                f"INSERT INTO customer_group (code, name, send_email) VALUES ({mark}, {mark}, {mark})",
+                [(code, code, False) for code in new])
+            self.group_ids = _codes(self.conn, "customer_group")
 
-def _merge_invoices(conn: Connection, stage: Stage, columns: set[str], stamp: str,
-                    counts: MergeCounts) -> None:
-    """Insert new invoices and update changed ones in one statement."""
-    before = conn.exec_driver_sql("SELECT count(*) FROM invoice").scalar_one()
-    present = [col for name, col in _INVOICE_OPTIONAL.items() if name in columns]
-    compared = ["customer_id", "account_id", "due_date", "balance_cents", *present]
-    changed = " OR ".join(f"invoice.{c} IS DISTINCT FROM excluded.{c}" for c in compared)
-    sets = ", ".join(f"{c} = excluded.{c}" for c in compared)
-    # A first load (more rows than the table holds) builds the secondary indexes once at the
-    # end instead of updating them row by row: several times faster on a large file.
-    rebuilt = _drop_secondary_indexes(conn) if stage.rows > before else []
-    upsert = conn.exec_driver_sql(
-        "INSERT INTO invoice (company_id, document, installment, customer_id, account_id, due_date, "
-        "balance_cents, issue_date, amount_cents, digitable_line, pix_code, payment_link, settled_at) "
-        "SELECT c.id, s.documento, s.parcela, cu.id, a.id, s.vencimento, s.saldo, s.emissao, s.valor, "
-        "s.linha_digitavel, s.pix, s.link_pagamento, "
-        f"CASE WHEN s.saldo = 0 THEN {stage.mark} END "
-        "FROM import_stage s JOIN company c ON c.code = s.empresa "
-        "JOIN customer cu ON cu.code = s.cliente "
-        "JOIN account a ON a.company_id = c.id AND a.code = s.conta WHERE true "
-        "ON CONFLICT (company_id, document, installment) DO UPDATE SET "
-        f"{sets}, settled_at = CASE WHEN excluded.balance_cents = 0 "
-        "THEN coalesce(invoice.settled_at, excluded.settled_at) END "
-        f"WHERE {changed}", (stamp,))
-    for sql in rebuilt:
-        conn.exec_driver_sql(sql)
-    after = conn.exec_driver_sql("SELECT count(*) FROM invoice").scalar_one()
-    counts.invoices_new = after - before
-    counts.invoices_updated = upsert.rowcount - counts.invoices_new
+    def _add_customers(self, customers: dict[str, tuple[int, dict[str, str]]]) -> None:
+        """Insert the customers the station does not know; remember what is said of the others."""
+        if not customers:
+            return
+        self._add_groups(customers)
+        new = []
+        inherit = SendEmail.INHERIT.value
+        for code, (customer_id, v) in customers.items():
+            if customer_id <= self.last_old["customer"]:
+                self.told[code] = (customer_id, v)
+            else:
+                name = v.get("name", "")
+                new.append((customer_id, code, name, fold(name), v.get("tax_id", ""),
+                            v.get("emails", ""), self.group_ids.get(v.get("group")), inherit))
+        if new:
+            mark = self.mark
+            self.conn.exec_driver_sql(
+                "INSERT INTO customer (id, code, name, name_folded, tax_id, email_addresses, "
+                f"group_id, send_email) VALUES ({', '.join([mark] * 8)})", new)
+            self.counts.customers_new += len(new)
 
+    def _update_customers(self, customers: dict[str, tuple[int, dict[str, str]]]) -> None:
+        """Apply the master data the file states (empty cells never erase); settings untouched."""
+        if not customers:
+            return
+        self._add_groups(customers)
+        updates, updated_old = [], 0
+        mark = self.mark
+        for customer_id, code, name, tax, emails, group in _rows(
+                self.conn, "SELECT id, code, name, tax_id, email_addresses, group_id FROM customer"):
+            told = customers.get(code)
+            if told is None:
+                continue
+            v = told[1]
+            new = (v.get("name") or name, v.get("tax_id") or tax, v.get("emails") or emails,
+                   self.group_ids[v["group"]] if "group" in v else group)
+            if new != (name, tax, emails, group):
+                updates.append((new[0], fold(new[0]), *new[1:], customer_id))
+                updated_old += customer_id <= self.last_old["customer"]
+        if updates:
+            self.conn.exec_driver_sql(
+                f"UPDATE customer SET name = {mark}, name_folded = {mark}, tax_id = {mark}, "
+                f"email_addresses = {mark}, group_id = {mark} WHERE id = {mark}", updates)
+        self.counts.customers_updated = updated_old
 
-def _drop_secondary_indexes(conn: Connection) -> list[str]:
-    """On SQLite, drop the invoice table's non-unique indexes; return the SQL that recreates them.
-
-    SQLite's DDL is transactional, so a rejected import leaves them in place.
-    """
-    if conn.dialect.name != "sqlite":
-        return []
-    indexes = conn.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'invoice' "
-        "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'").all()
-    for name, _ in indexes:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
-    return [sql for _, sql in indexes]
-
-
-def _merge_companies(conn: Connection, companies: dict[str, dict[str, str]], counts: MergeCounts,
-                     mark: str) -> dict[str, int]:
-    """Create missing companies, update names/CNPJ the file states; return code -> id."""
-    existing = {code: (cid, name, tax) for cid, code, name, tax in
-                conn.exec_driver_sql("SELECT id, code, name, tax_id FROM company")}
-    for code, values in companies.items():
-        name, tax = values.get("name"), values.get("tax_id")
-        if code not in existing:
-            conn.exec_driver_sql(
-                f"INSERT INTO company (code, name, tax_id, address, phone, email) "
-                f"VALUES ({mark}, {mark}, {mark}, '', '', '')", (code, name or "", tax or ""))
-            counts.companies_new += 1
-        else:
-            cid, old_name, old_tax = existing[code]
-            if (name and name != old_name) or (tax and tax != old_tax):
-                conn.exec_driver_sql(
+    def _update_companies(self, companies: dict[str, tuple[int, dict[str, str]]]) -> None:
+        """New names/CNPJ the file states for its (older) companies."""
+        mark = self.mark
+        for company_id, code, name, tax in list(
+                _rows(self.conn, "SELECT id, code, name, tax_id FROM company")):
+            v = companies.get(code, (0, {}))[1]
+            new = (v.get("name") or name, v.get("tax_id") or tax)
+            if new != (name, tax):
+                self.conn.exec_driver_sql(
                     f"UPDATE company SET name = {mark}, tax_id = {mark} WHERE id = {mark}",
-                    (name or old_name, tax or old_tax, cid))
-    return {code: cid for cid, code in conn.exec_driver_sql("SELECT id, code FROM company")}
+                    (*new, company_id))
 
 
-def _merge_accounts(conn: Connection, accounts: set[tuple[str, str]], company_ids: dict[str, int],
-                    mark: str) -> None:
-    """Create the (empresa, conta) pairs the file uses that the station does not know yet."""
-    existing = set(conn.exec_driver_sql("SELECT company_id, code FROM account").all())
-    missing = {(company_ids[e], c) for e, c in accounts} - existing
-    if missing:
-        conn.exec_driver_sql(
-            f"INSERT INTO account (company_id, code, name) VALUES ({mark}, {mark}, '')",
-            sorted(missing))
+def _rows(conn: Connection, sql: str, params: tuple = ()):
+    """The rows of a query straight from the driver's cursor (no result objects: many rows)."""
+    cursor = conn.connection.cursor()
+    cursor.execute(sql, params)
+    return cursor
 
 
-def _merge_groups(conn: Connection, codes: set[str], mark: str) -> dict[str, int]:
-    """Create missing customer groups (dunning settings off); return code -> id."""
-    existing = {code for (code,) in conn.exec_driver_sql("SELECT code FROM customer_group")}
-    missing = sorted(codes - existing)
-    if missing:
-        conn.exec_driver_sql(
-            f"INSERT INTO customer_group (code, name, send_email) VALUES ({mark}, {mark}, {mark})",
-            [(code, code, False) for code in missing])
-    return {code: gid for gid, code in conn.exec_driver_sql("SELECT id, code FROM customer_group")}
+def _codes(conn: Connection, table: str) -> dict[str, int]:
+    return {code: row_id for row_id, code in _rows(conn, f"SELECT id, code FROM {table}")}
 
 
-def _merge_customers(conn: Connection, customers: dict[str, dict[str, str]],
-                     group_ids: dict[str, int], counts: MergeCounts, mark: str) -> None:
-    """Create or update customers' master data; their dunning settings are left alone."""
-    existing = {row[1]: row for row in conn.exec_driver_sql(
-        "SELECT id, code, name, tax_id, email_addresses, group_id FROM customer")}
-    inserts, updates = [], []
-    for code, v in customers.items():
-        group_id = group_ids[v["group"]] if "group" in v else None
-        if code not in existing:
-            inserts.append((code, v.get("name", ""), fold(v.get("name", "")), v.get("tax_id", ""),
-                            v.get("emails", ""), group_id, SendEmail.INHERIT.value))
-            continue
-        cid, _, name, tax, emails, old_group = existing[code]
-        new = (v.get("name") or name, v.get("tax_id") or tax, v.get("emails") or emails,
-               group_id if group_id is not None else old_group)
-        if new != (name, tax, emails, old_group):
-            updates.append((new[0], fold(new[0]), *new[1:], cid))
-    if inserts:
-        conn.exec_driver_sql(
-            "INSERT INTO customer (code, name, name_folded, tax_id, email_addresses, group_id, "
-            f"send_email) VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark})", inserts)
-    if updates:
-        conn.exec_driver_sql(
-            f"UPDATE customer SET name = {mark}, name_folded = {mark}, tax_id = {mark}, "
-            f"email_addresses = {mark}, "
-            f"group_id = {mark} WHERE id = {mark}", updates)
-    counts.customers_new, counts.customers_updated = len(inserts), len(updates)
+def _account_ids(conn: Connection) -> dict[tuple[int, str], int]:
+    return {(company, code): row_id for row_id, company, code in
+            _rows(conn, "SELECT id, company_id, code FROM account")}

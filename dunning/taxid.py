@@ -10,6 +10,8 @@ from operator import mul
 _SEPARATORS = re.compile(r"[.\-/\s]")
 _CNPJ_SHAPE = re.compile(r"^[0-9A-Z]{12}[0-9]{2}$")
 _CNPJ_WEIGHTS = (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)
+_CPF_WEIGHTS = (11, 10, 9, 8, 7, 6, 5, 4, 3, 2)
+_CPF_OFFSETS = (48 * sum(_CPF_WEIGHTS[1:]), 48 * sum(_CPF_WEIGHTS))
 
 
 def _digit(total: int) -> int:
@@ -18,20 +20,26 @@ def _digit(total: int) -> int:
     return 0 if rest < 2 else 11 - rest
 
 
+def _compact(value: str) -> str:
+    """``value`` without punctuation and spaces."""
+    compact = value.replace(".", "").replace("-", "").replace("/", "")
+    return compact if compact.isalnum() else _SEPARATORS.sub("", compact)
+
+
 def is_valid_cpf(value: str) -> bool:
     """Whether ``value`` (with or without punctuation) is a CPF with correct check digits."""
-    digits = _SEPARATORS.sub("", value)
-    if len(digits) != 11 or not digits.isdigit() or digits == digits[0] * 11:
+    digits = value if len(value) == 11 else _compact(value)
+    if len(digits) != 11 or not (digits.isascii() and digits.isdigit()) or digits == digits[0] * 11:
         return False
-    nums = list(map(int, digits))
-    d1 = _digit(sum(map(mul, nums[:9], range(10, 1, -1))))
-    d2 = _digit(sum(map(mul, nums[:10], range(11, 1, -1))))
-    return nums[9] == d1 and nums[10] == d2
+    nums = digits.encode()  # the ASCII codes: each digit is worth its code - 48
+    d1 = _digit(sum(map(mul, nums[:9], _CPF_WEIGHTS[1:])) - _CPF_OFFSETS[0])
+    d2 = _digit(sum(map(mul, nums[:10], _CPF_WEIGHTS)) - _CPF_OFFSETS[1])
+    return nums[9] - 48 == d1 and nums[10] - 48 == d2
 
 
 def is_valid_cnpj(value: str) -> bool:
     """Whether ``value`` is a numeric or alphanumeric CNPJ (each character worth ASCII - 48)."""
-    chars = _SEPARATORS.sub("", value).upper()
+    chars = _compact(value).upper()
     if not _CNPJ_SHAPE.match(chars) or chars == chars[0] * 14:
         return False
     nums = [ord(c) - 48 for c in chars]
@@ -42,5 +50,5 @@ def is_valid_cnpj(value: str) -> bool:
 
 def is_valid_tax_id(value: str) -> bool:
     """A CPF (11 digits) or a CNPJ (14 characters); an empty value is not checked here."""
-    compact = _SEPARATORS.sub("", value)
+    compact = _compact(value)
     return is_valid_cpf(compact) if len(compact) == 11 else is_valid_cnpj(compact)
