@@ -10,11 +10,13 @@ import io
 import shutil
 import tempfile
 from dataclasses import dataclass
+from itertools import islice
 from typing import BinaryIO, Iterator
 
 from dunning.text import fold
 
 _CHUNK = 1 << 20
+_HEAD = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,10 @@ class CsvSource:
         self.binary.seek(0, io.SEEK_END)
         self.size = self.binary.tell()
         self.binary.seek(0)
+        head = self.binary.read(_HEAD)
+        self.binary.seek(0)
+        # Rows, as the first lines suggest (enough to tell a first load from a daily one).
+        self.estimated_rows = self.size * max(head.count(b"\n") - 1, 0) // max(len(head), 1)
         self.text = io.TextIOWrapper(self.binary, encoding=self.encoding, newline="",
                                      errors="strict")
         try:
@@ -147,15 +153,28 @@ class CsvSource:
         return self._csv_rows()
 
     def _plain_rows(self) -> Iterator[tuple[int, list[str]]]:
+        for chunk in self._plain_chunks(1000):
+            yield from chunk
+
+    def chunks(self, size: int) -> Iterator[list[tuple[int, list[str]]]]:
+        """``rows`` in lists of ``size`` (the last may be shorter)."""
+        if not self.quoted:
+            return self._plain_chunks(size)
+        rows = self._csv_rows()
+        return iter(lambda: list(islice(rows, size)), [])
+
+    def _plain_chunks(self, size: int) -> Iterator[list[tuple[int, list[str]]]]:
         """``_csv_rows`` for a file without quotes, where every line is a row and the csv module
         would only split it at the delimiter: a plain split, three times faster."""
         delimiter = self.delimiter
+        lines = enumerate(self.text, 2)
         line = 1
         try:
-            for line, text in enumerate(self.text, 2):
-                cells = text.rstrip("\r\n").split(delimiter)
-                if cells[0].strip() or "".join(cells).strip():
-                    yield line, cells
+            while chunk := list(islice(lines, size)):
+                line = chunk[-1][0]
+                yield [(number, cells) for number, text in chunk
+                       if (cells := text.rstrip("\r\n").split(delimiter))[0].strip()
+                       or "".join(cells).strip()]
         except UnicodeDecodeError:
             raise FileRejected([RowError(line + 1, "", "", "o arquivo não é texto UTF-8 nem Windows-1252")])
 

@@ -9,6 +9,7 @@ _AMOUNT = re.compile(r"(-?)(?:(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{1,2}))?|(\d+)\.(\
 # The shape nearly every export uses, "1.234,56" up to 12 digits of units: digits once the dots
 # and the comma are gone.
 _COMMON_AMOUNT = re.compile(r"\d{1,3}(?:\.\d{3}){0,3},\d\d")
+_COMMON_COLUMN = re.compile(r"\d{1,3}(?:\.\d{3}){0,3},\d\d(?:\n\d{1,3}(?:\.\d{3}){0,3},\d\d)*")
 _MAX_UNITS_DIGITS = 13  # R$ 9.999.999.999.999,99 fits a 64-bit integer column with room to add
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _BR_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
@@ -39,6 +40,16 @@ def parse_cents(text: str) -> int:
         raise ValueError(text)
     cents = int(units) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if frac else 0)
     return -cents if sign else cents
+
+
+def cents_column(texts: tuple[str, ...]) -> list[int] | None:
+    """``parse_cents`` of many amounts at once when all have the common shape (``1.234,56``),
+    else None (parse them one by one)."""
+    joined = "\n".join(texts)
+    if not _COMMON_COLUMN.fullmatch(joined):
+        return None
+    digits = joined.replace(".", "").replace(",", "").split("\n")
+    return list(map(int, digits)) if len(digits) == len(texts) else None
 
 
 def parse_date(text: str) -> date:

@@ -18,7 +18,7 @@ from dunning.csvfile import CsvSource, FileRejected, RowError
 from dunning.parsing import COLUMNS, MAX_ERRORS, REQUIRED, Summary, batches
 from dunning.snapshot import MergeCounts, Retry, Writer
 
-_CACHE_KIB = 65536
+_CACHE_KIB = 32768
 
 
 @dataclass
@@ -73,10 +73,11 @@ def _import(session: Session, source: CsvSource, columns: dict[str, int], unknow
         report.warn(RowError(1, ", ".join(unknown), "", "colunas desconhecidas ignoradas"))
     conn = session.connection()
     sqlite = conn.dialect.name == "sqlite"
-    if sqlite:  # a larger page cache: the indexes are updated row by row
+    if sqlite:  # a larger page cache for this connection while it works
         conn.exec_driver_sql(f"PRAGMA cache_size = -{_CACHE_KIB}")
-        # The driver would open the transaction only at the first INSERT: the codes and ids
-        # read first must not change under us (the parser numbers new ones). Outside
+        # The driver would open the transaction only at the first INSERT: the dropped indexes
+        # must be part of it too, and the codes and ids read first must not change under us
+        # (the parser numbers new ones). Outside
         # a transaction the per-row foreign-key checks can also go (they double the writing
         # time): every id written was read from its table under this lock or inserted here.
         if not conn.connection.driver_connection.in_transaction:
@@ -84,8 +85,8 @@ def _import(session: Session, source: CsvSource, columns: dict[str, int], unknow
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     try:
         stamp = now.isoformat(sep=" ")
-        writer = Writer(conn, set(columns), stamp, report, exact=exact,
-                        document_column=source.header[columns["documento"]])
+        writer = Writer(conn, set(columns), stamp, report, expected_rows=source.estimated_rows,
+                        exact=exact, document_column=source.header[columns["documento"]])
         with gc_paused():  # rows, tuples and strings only: nothing here forms a cycle
             # Exact mode reads in file order, here: a repeat names the line it repeats.
             for message in batches(source, columns, writer.ids, stamp,
@@ -130,4 +131,5 @@ def _end(session: Session, conn: Connection, sqlite: bool, commit: bool) -> None
         finally:
             conn.exec_driver_sql("PRAGMA foreign_keys = ON")
             conn.exec_driver_sql("PRAGMA cache_size = -2000")
+            conn.exec_driver_sql("PRAGMA threads = 0")
     session.commit() if commit else session.rollback()

@@ -8,10 +8,11 @@ module imports nothing of the web app or the database, so the child starts quick
 from __future__ import annotations
 
 import os
+import marshal
 import pickle
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from operator import gt, itemgetter
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -19,11 +20,12 @@ from typing import BinaryIO, Callable, Iterator
 from dunning.addresses import is_valid_email, split_emails
 from dunning.bulk import gc_paused
 from dunning.csvfile import CsvSource, FileRejected, RowError
-from dunning.formatting import parse_cents, parse_date
+from dunning.formatting import cents_column, parse_cents, parse_date
 from dunning.taxid import is_valid_tax_id
 
 MAX_ERRORS = 100
 BATCH_ROWS = 5000
+_COLUMN_ROWS = 250
 # Files at least this large, on disk, are parsed by a child process (below, starting it costs
 # more than it saves).
 PARALLEL_BYTES = 8 << 20
@@ -194,11 +196,67 @@ class RowParser:
         return (company_id, document, installment, customer_id, account_id, due, balance, issued,
                 amount, digitable, pix, link, None if balance else self.stamp)
 
+    def parse_columns(self, chunk: list[tuple[int, list[str]]]) -> list[tuple] | None:
+        """``parse`` of each row, computed a column at a time; None when some row is not of the
+        usual shape (a cell more or less, an unusual amount, any error): ``parse`` then takes
+        the rows one by one. Nothing is recorded before every check has passed."""
+        cells = [row for _, row in chunk]
+        if set(map(len, cells)) != {self.width}:
+            return None
+        columns = list(zip(*cells))
+        empty = ("",) * len(cells)
+        values = [tuple(map(str.strip, columns[self.col[name]])) if name in self.col else empty
+                  for name in _FIELDS]
+        if any(max(map(len, column)) > limit for column, limit in zip(values, _LIMITS)):
+            return None
+        (company, customer, document, due, balance, installment, account, issued, amount,
+         digitable, pix, link, name, tax_id, email, group, company_name, company_tax_id) = values
+        if not (all(company) and all(customer) and all(document) and all(due) and all(balance)):
+            return None
+        amounts = cents_column(amount) if any(amount) else [None] * len(cells)
+        balances = amounts if balance == amount else cents_column(balance)
+        dues = self._dates_column(due)
+        issues = self._dates_column(issued) if any(issued) else [None] * len(cells)
+        if amounts is None or balances is None or dues is None or issues is None:
+            return None
+        # Every row is valid: record the master data, in file order.
+        lines = [line for line, _ in chunk]
+        customer_rows = self.customer_rows  # read afresh for each row: _customer updates it
+        customer_ids = [
+            entry[0] if (entry := customer_rows.get(code)) is not None and entry[1] == party
+            else self._customer(line, code, party)
+            for line, code, party in zip(lines, customer, zip(name, tax_id, email, group))]
+        company_rows = self.company_rows
+        company_ids = [
+            entry[0] if (entry := company_rows.get(code)) is not None and entry[1] == firm
+            else self._company(code, firm)
+            for code, firm in zip(company, zip(company_name, company_tax_id))]
+        accounts = self.ids.accounts
+        account_ids = [accounts.get(key) or self._account(*key)
+                       for key in zip(company_ids, account)]
+        stamp = self.stamp
+        settled = [None if cents else stamp for cents in balances]
+        return list(zip(company_ids, document, installment, customer_ids, account_ids, dues,
+                        balances, issues, amounts, digitable, pix, link, settled))
+
+    def _dates_column(self, column: tuple[str, ...]) -> list[str | None] | None:
+        """ISO dates of a column (None for an empty cell); None when one is not a date."""
+        dates = list(map(self.dates.get, column))
+        if None in dates:
+            for i, text in enumerate(column):
+                if dates[i] is None and text:
+                    try:
+                        dates[i] = self._date(text)
+                    except ValueError:
+                        return None
+        return dates
+
     def take_batch(self, rows: list[tuple], lines: list[int], position: int) -> Batch:
         """The rows with the master data first stated since the previous batch."""
-        customers = {code: (self.customer_rows[code][0], dict(self.customers[code]))
+        # The dicts themselves: the batch is written (or sent) before the next row is read.
+        customers = {code: (self.customer_rows[code][0], self.customers[code])
                      for code in self.new_customers}
-        companies = {code: (self.company_rows[code][0], dict(self.companies[code]))
+        companies = {code: (self.company_rows[code][0], self.companies[code])
                      for code in self.new_companies}
         batch = Batch(rows, lines, customers, companies, self.new_accounts, position)
         self.new_customers, self.new_companies, self.new_accounts = [], [], []
@@ -220,8 +278,8 @@ class RowParser:
             customer_id = known[0]
         else:
             customer_id = self.ids.customers.get(code)
-            if customer_id is None:
-                customer_id = self.ids.customers[code] = self.ids.next_customer
+            if customer_id is None:  # new: customer_rows remembers it from now on
+                customer_id = self.ids.next_customer
                 self.ids.next_customer += 1
         self.customer_rows[code] = (customer_id, party)
         self._note_customer(line, code, *party)
@@ -263,11 +321,6 @@ class RowParser:
                        group: str) -> None:
         """Record the master data a row states, warning once per doubtful CPF/CNPJ or address."""
         addresses = split_emails(emails) if emails else []
-        known = self.customers.get(customer)
-        if known is None:
-            known = self.customers[customer] = {}
-            self.new_customers.append(customer)
-            self.pending_customers.add(customer)
         stated = {}
         if name:
             stated["name"] = name
@@ -277,7 +330,12 @@ class RowParser:
             stated["emails"] = ", ".join(addresses)
         if group:
             stated["group"] = group
-        if any(known.get(key) != value for key, value in stated.items()):
+        known = self.customers.get(customer)
+        if known is None:
+            self.customers[customer] = stated
+            self.new_customers.append(customer)
+            self.pending_customers.add(customer)
+        elif any(known.get(key) != value for key, value in stated.items()):
             known.update(stated)
             if customer not in self.pending_customers:  # a batch carried the older data
                 self.changed_customers.add(customer)
@@ -332,34 +390,45 @@ class RowParser:
         return errors
 
 
-def parse_batches(rows: Iterator[tuple[int, list[str]]], parser: RowParser,
+def parse_batches(chunks: Iterator[list[tuple[int, list[str]]]], parser: RowParser,
                   position: Callable[[], int]) -> Iterator[Batch | Summary]:
     """Batches of valid rows, then the Summary; no batch follows the first error.
 
-    Stops reading at MAX_ERRORS errors; ``rows`` raises FileRejected for text that is not CSV.
+    Each slice of BATCH_ROWS rows is parsed a column at a time (``parse_columns``) unless some
+    row in it needs a closer look; then, and after the first error, row by row. Stops reading
+    at MAX_ERRORS errors; ``chunks`` (lists of BATCH_ROWS rows) raises FileRejected for text
+    that is not CSV.
     """
     errors: list[RowError] = []
-    batch: list[tuple] = []
-    lines: list[int] = []
-    parse, count = parser.parse, 0
+    count = 0
     with gc_paused():  # rows, tuples and strings only: nothing here forms a cycle
-        for line, cells in rows:
-            parsed = parse(line, cells)
-            if type(parsed) is list:
-                errors.extend(parsed)
-                if len(errors) >= MAX_ERRORS:
-                    break
+        for chunk in chunks:
+            # Columns of a few hundred rows stay in the processor's cache.
+            parsed = [] if not errors else None
+            for start in range(0, len(chunk), _COLUMN_ROWS):
+                if parsed is not None:
+                    part = parser.parse_columns(chunk[start:start + _COLUMN_ROWS])
+                    parsed = None if part is None else parsed + part
+            if parsed is not None:
+                count += len(chunk)
+                yield parser.take_batch(parsed, [line for line, _ in chunk], position())
                 continue
-            count += 1
-            if errors:
-                continue
-            batch.append(parsed)
-            lines.append(line)
-            if len(batch) >= BATCH_ROWS:
+            batch: list[tuple] = []
+            lines: list[int] = []
+            for line, cells in chunk:
+                row = parser.parse(line, cells)
+                if type(row) is list:
+                    errors.extend(row)
+                    if len(errors) >= MAX_ERRORS:
+                        break
+                    continue
+                count += 1
+                batch.append(row)
+                lines.append(line)
+            if len(errors) >= MAX_ERRORS:
+                break
+            if batch and not errors:
                 yield parser.take_batch(batch, lines, position())
-                batch, lines = [], []
-    if batch and not errors:
-        yield parser.take_batch(batch, lines, position())
     yield parser.summary(errors, count)
 
 
@@ -383,7 +452,7 @@ def batches(source: CsvSource, columns: dict[str, int], ids: Ids, stamp: str,
             yield from child.messages()
             return
     parser = RowParser(columns, source.header, ids, stamp)
-    yield from parse_batches(source.rows(), parser, source.position)
+    yield from parse_batches(source.chunks(BATCH_ROWS), parser, source.position)
 
 
 class _Child:
@@ -413,9 +482,7 @@ class _Child:
                 head = stream.read(8)
                 if len(head) < 8:
                     raise RuntimeError("o processo que lê o arquivo terminou sem concluir")
-                message = pickle.loads(stream.read(int.from_bytes(head, "little")))
-                if isinstance(message, tuple):  # ("rejected", errors, truncated)
-                    raise FileRejected(message[1], message[2])
+                message = _decode(stream.read(int.from_bytes(head, "little")))
                 yield message
                 if isinstance(message, Summary):
                     return
@@ -429,10 +496,32 @@ class _Child:
         self.process.wait()
 
 
-def _send(stream: BinaryIO, message: object) -> None:
-    data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+def _send(stream: BinaryIO, message: Batch | Summary | FileRejected) -> None:
+    """A message as marshal data (plain tuples, lists and dicts: faster than pickle both ways;
+    parent and child are the same interpreter), after its length."""
+    if isinstance(message, Batch):
+        fields = ("B", message.rows, message.lines, message.customers, message.companies,
+                  message.accounts, message.position)
+    elif isinstance(message, Summary):
+        fields = ("S", [astuple(e) for e in message.errors], message.rows,
+                  [astuple(w) for w in message.warnings], message.customers, message.companies)
+    else:
+        fields = ("R", [astuple(e) for e in message.errors], message.truncated)
+    data = marshal.dumps(fields)
     stream.write(len(data).to_bytes(8, "little"))
     stream.write(data)
+
+
+def _decode(data: bytes) -> Batch | Summary:
+    """``_send``'s message back; a rejection is raised."""
+    kind, *fields = marshal.loads(data)
+    if kind == "B":
+        return Batch(*fields)
+    if kind == "S":
+        errors, rows, warnings, customers, companies = fields
+        return Summary([RowError(*e) for e in errors], rows, [RowError(*w) for w in warnings],
+                       customers, companies)
+    raise FileRejected([RowError(*e) for e in fields[0]], fields[1])
 
 
 def _main() -> None:
@@ -443,15 +532,15 @@ def _main() -> None:
         try:
             source = CsvSource(stream, encoding, quoted)
             parser = RowParser(columns, source.header, ids, stamp)
-            for message in parse_batches(source.rows(), parser, source.position):
+            for message in parse_batches(source.chunks(BATCH_ROWS), parser, source.position):
                 _send(out, message)
         except FileRejected as exc:
-            _send(out, ("rejected", exc.errors, exc.truncated))
+            _send(out, exc)
     out.flush()
 
 
 if __name__ == "__main__":
-    # Run the module's own copy (not this __main__ one) so the pickles name dunning.parsing.Batch.
+    # Run the module's own copy (not this __main__ one), whose Ids class the task names.
     from dunning import parsing
     try:
         parsing._main()
