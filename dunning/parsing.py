@@ -13,7 +13,8 @@ import pickle
 import subprocess
 import sys
 from dataclasses import astuple, dataclass
-from operator import gt, itemgetter
+from itertools import compress, repeat
+from operator import gt, itemgetter, ne
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
@@ -26,6 +27,7 @@ from dunning.taxid import is_valid_tax_id
 MAX_ERRORS = 100
 BATCH_ROWS = 5000
 _COLUMN_ROWS = 250
+_UNKNOWN = (None, None)  # a code met for the first time: no id, no previous row
 # Files at least this large, on disk, are parsed by a child process (below, starting it costs
 # more than it saves).
 PARALLEL_BYTES = 8 << 20
@@ -221,23 +223,39 @@ class RowParser:
             return None
         # Every row is valid: record the master data, in file order.
         lines = [line for line, _ in chunk]
-        customer_rows = self.customer_rows  # read afresh for each row: _customer updates it
-        customer_ids = [
-            entry[0] if (entry := customer_rows.get(code)) is not None and entry[1] == party
-            else self._customer(line, code, party)
-            for line, code, party in zip(lines, customer, zip(name, tax_id, email, group))]
-        company_rows = self.company_rows
-        company_ids = [
-            entry[0] if (entry := company_rows.get(code)) is not None and entry[1] == firm
-            else self._company(code, firm)
-            for code, firm in zip(company, zip(company_name, company_tax_id))]
+        customer_ids = self._ids_column(customer, list(zip(name, tax_id, email, group)),
+                                        self.customer_rows, lines, self._customer)
+        company_ids = self._ids_column(company, list(zip(company_name, company_tax_id)),
+                                       self.company_rows, lines,
+                                       lambda line, code, firm: self._company(code, firm))
         accounts = self.ids.accounts
-        account_ids = [accounts.get(key) or self._account(*key)
-                       for key in zip(company_ids, account)]
+        pairs = list(zip(company_ids, account))
+        account_ids = list(map(accounts.get, pairs))
+        if None in account_ids:
+            account_ids = [known or accounts.get(pair) or self._account(*pair)
+                           for known, pair in zip(account_ids, pairs)]
         stamp = self.stamp
         settled = [None if cents else stamp for cents in balances]
         return list(zip(company_ids, document, installment, customer_ids, account_ids, dues,
                         balances, issues, amounts, digitable, pix, link, settled))
+
+    @staticmethod
+    def _ids_column(codes: tuple[str, ...], stated: list[tuple[str, ...]],
+                    known: dict[str, tuple[int, tuple[str, ...]]], lines: list[int],
+                    note: Callable[[int, str, tuple[str, ...]], int]) -> list[int]:
+        """The ids of a column of codes. A code whose row states master data other than its
+        previous row's goes through ``note`` (which records it and returns the id): in file
+        order, with every later row of that code, as ``parse`` would."""
+        entries = list(map(known.get, codes, repeat(_UNKNOWN, len(codes))))
+        ids = list(map(itemgetter(0), entries))
+        changed = list(map(ne, map(itemgetter(1), entries), stated))
+        if any(changed):
+            noted = set(compress(codes, changed))
+            for i in compress(range(len(codes)), map(noted.__contains__, codes)):
+                entry = known.get(codes[i])
+                ids[i] = entry[0] if entry is not None and entry[1] == stated[i] \
+                    else note(lines[i], codes[i], stated[i])
+        return ids
 
     def _dates_column(self, column: tuple[str, ...]) -> list[str | None] | None:
         """ISO dates of a column (None for an empty cell); None when one is not a date."""
@@ -403,12 +421,16 @@ def parse_batches(chunks: Iterator[list[tuple[int, list[str]]]], parser: RowPars
     count = 0
     with gc_paused():  # rows, tuples and strings only: nothing here forms a cycle
         for chunk in chunks:
-            # Columns of a few hundred rows stay in the processor's cache.
-            parsed = [] if not errors else None
+            # Columns of a few hundred rows stay in the processor's cache. A slice that needs
+            # a closer look sends the whole chunk row by row (the slices before it are parsed
+            # again: ``parse`` finds their master data already recorded, and changes nothing).
+            parsed: list[tuple] | None = None if errors else []
             for start in range(0, len(chunk), _COLUMN_ROWS):
-                if parsed is not None:
-                    part = parser.parse_columns(chunk[start:start + _COLUMN_ROWS])
-                    parsed = None if part is None else parsed + part
+                part = None if parsed is None else parser.parse_columns(chunk[start:start + _COLUMN_ROWS])
+                if part is None:
+                    parsed = None
+                    break
+                parsed.extend(part)
             if parsed is not None:
                 count += len(chunk)
                 yield parser.take_batch(parsed, [line for line, _ in chunk], position())

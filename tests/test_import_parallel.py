@@ -1,4 +1,4 @@
-"""The invoice import's fast design: parts parsed by child processes, hashed keys, Retry, pragmas.
+"""The invoice import's fast design: a child process parses, hashed keys, Retry, pragmas.
 
 Every parallel result is checked against the in-process one (``parallel=False``), on a second
 database built the way conftest builds the first; the line numbers in errors and warnings are
@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -160,19 +162,10 @@ def other_database(migrated_db, tmp_path, name: str = "other"):
             db.engine.dispose()
 
 
-# The import is being tuned: the tests of how a file is cut run while CsvSource has ``parts``
-# (the outcome tests below hold however many children parse the file).
-CUT = hasattr(CsvSource, "parts") and hasattr(dunning.csvfile, "line_at")
-needs_parts = pytest.mark.skipif(not CUT, reason="this version does not cut the file into parts")
-SPAWNED = 2 if CUT else 1  # children per parallel import of a file that can be cut
-
-
 @pytest.fixture
-def children(monkeypatch) -> list[tuple[int, int] | None]:
-    """The parts handed to child processes during the test; the file is cut in two whatever
-    the machine's core count (a 2-core machine would get one part)."""
-    monkeypatch.setattr(dunning.parsing, "PARTS", 2, raising=False)
-    spawned: list[tuple[int, int] | None] = []
+def children(monkeypatch) -> list[None]:
+    """One item per child process started during the test."""
+    spawned: list[None] = []
 
     class Spy(dunning.parsing._Child):
         def __init__(self, *args, **kwargs):
@@ -197,11 +190,6 @@ def attempts(monkeypatch) -> list[bool]:
     return modes
 
 
-def part_line(path, part: tuple) -> int:
-    """The physical line a part (start, end) of ``path`` starts at."""
-    return dunning.csvfile.line_at(str(path), part[0])
-
-
 def rejection(session, path, **kwargs) -> FileRejected:
     with pytest.raises(FileRejected) as caught:
         load(session, path, **kwargs)
@@ -210,37 +198,15 @@ def rejection(session, path, **kwargs) -> FileRejected:
 
 # --- 1. the same result either way -------------------------------------------------------------
 
-@needs_parts
-def test_parts_start_at_line_starts_with_their_physical_line_numbers(tmp_path):
-    lines = export()
-    path = write(tmp_path, lines)
-    data = path.read_bytes()
-    with open(path, "rb") as stream:
-        source = CsvSource(stream)
-        for count in (2, 3, 4):
-            parts = source.parts(count)
-            assert len(parts) == count
-            assert parts[0][0] == data.index(b"\n") + 1 and part_line(path, parts[0]) == 2
-            assert parts[-1][1] == len(data)
-            assert all(end == following[0] for (_, end), following in zip(parts, parts[1:]))
-            for start, end in parts:
-                assert data[start - 1:start] == b"\n"
-                line = part_line(path, (start, end))
-                assert line == data[:start].count(b"\n") + 1
-                with dunning.csvfile.open_part(str(path), source.encoding, start, end) as part:
-                    first_line, cells = next(dunning.csvfile.records(part, ";", line))
-                assert lines[first_line - 1].split(";") == cells, "the row really is on that line"
-
-
 def test_parallel_and_in_process_imports_give_the_same_result(session, db_path, migrated_db,
                                                                tmp_path, children):
     lines = export()
     path = write(tmp_path, lines)
     parallel = load(session, path, parallel=True)
-    assert len(children) == SPAWNED, "the file was parsed by child processes"
+    assert len(children) == 1, "the file was parsed by child processes"
     with other_database(migrated_db, tmp_path) as (other, other_path):
         in_process = load(other, path, parallel=False)
-    assert len(children) == SPAWNED, "no child for the in-process import"
+    assert len(children) == 1, "no child for the in-process import"
 
     assert parallel == in_process
     assert content(db_path) == content(other_path)
@@ -258,9 +224,6 @@ def test_parallel_and_in_process_imports_give_the_same_result(session, db_path, 
                  "CPF/CNPJ com dígitos verificadores inválidos (importado assim mesmo)"),
     ]
     assert parallel.warnings_total == 3
-    if CUT:
-        assert first_line_with(lines, BAD_CPF) < part_line(path, children[1]) < first_line_with(
-            lines, LATE_BAD_CNPJ), "one warning first seen in each part"
     tables = content(db_path)
     customers = {row[0]: row for row in tables["customer"]}
     assert customers["C01"][4] == "c1@cliente.com.br", "an e-mail stated only in a later part"
@@ -294,7 +257,7 @@ def test_a_customer_changing_group_leaves_no_orphan_group(parallel, session, db_
     assert sorted(code for code, *_ in tables["customer_group"]) == ["NOVO", "TARDIO"]
 
 
-# --- 2. errors in a later part -----------------------------------------------------------------
+# --- 2. errors late in the file -----------------------------------------------------------------
 
 @pytest.fixture
 def loaded(session, db_path, tmp_path):
@@ -310,9 +273,7 @@ def test_errors_in_the_second_half_name_their_physical_lines(session, db_path, l
     bad_date, bad_saldo = line_of(lines, "D0240"), line_of(lines, "D0280")
     assert bad_date == 244, "two blank lines and the header before it"
     error = rejection(session, path, parallel=True)
-    assert len(children) == SPAWNED
-    if CUT:
-        assert bad_date > part_line(path, children[1]), "both errors are in the second part"
+    assert len(children) == 1
     assert error.errors == [
         RowError(bad_date, "vencimento", "31/02/2026", "data inválida (use dd/mm/aaaa ou aaaa-mm-dd)"),
         RowError(bad_saldo, "saldo", "12,345", "valor inválido (use 1.234,56, 1234,56 ou 1234.56)")]
@@ -329,23 +290,21 @@ def test_errors_of_every_part_come_sorted_and_cut_at_100(session, db_path, loade
     changes.update({f"r{i}": {"due": "99/99/2026"} for i in range(160, 240)})
     path = write(tmp_path, export(**changes))
     error = rejection(session, path, parallel=True)
-    assert len(children) == SPAWNED
+    assert len(children) == 1
     assert len(error.errors) == 100 and error.truncated
     lines = [e.line for e in error.errors]
     assert lines == sorted(lines) and lines[0] == 73 and lines[-1] == 182
-    if CUT:
-        assert 152 < part_line(path, children[1]) <= 163, "80 errors in each part"
     assert dump(db_path) == loaded
     in_process = rejection(session, path, parallel=False)
     assert (in_process.errors, in_process.truncated) == (error.errors, True)
 
 
-# --- 3. a repeated invoice across parts --------------------------------------------------------
+# --- 3. a repeated invoice far apart in the file ----------------------------------------------
 
 REPEAT = "linha 280, coluna documento: fatura repetida no arquivo (já aparece na linha 10) 'D0008 parcela 2'"
 
 
-def test_repeat_across_parts_into_an_empty_table_is_rejected(session, db_path, tmp_path, children,
+def test_a_far_repeat_into_an_empty_table_is_rejected(session, db_path, tmp_path, children,
                                                              attempts):
     lines = export(blank_after=(), r278={"document": "D0008"})
     assert data_row(8, 300).split(";")[:1] + data_row(8, 300).split(";")[10:11] == ["3", "2"]
@@ -355,16 +314,16 @@ def test_repeat_across_parts_into_an_empty_table_is_rejected(session, db_path, t
     before = dump(db_path)
     error = rejection(session, path, parallel=True)
     assert [str(e) for e in error.errors] == [REPEAT]
-    assert len(children) == SPAWNED and attempts == [False, True], "counts -> Retry -> exact keys"
+    assert len(children) == 1 and attempts == [False, True], "counts -> Retry -> exact keys"
     assert dump(db_path) == before
 
 
-def test_repeat_across_parts_with_old_invoices_is_rejected(session, db_path, loaded, tmp_path,
+def test_a_far_repeat_with_old_invoices_is_rejected(session, db_path, loaded, tmp_path,
                                                            children, attempts):
     path = write(tmp_path, export(blank_after=(), r278={"document": "D0008"}))
     error = rejection(session, path, parallel=True)
     assert [str(e) for e in error.errors] == [REPEAT]
-    assert len(children) == SPAWNED and attempts == [False, True], "hash seen twice -> Retry"
+    assert len(children) == 1 and attempts == [False, True], "hash seen twice -> Retry"
     assert dump(db_path) == loaded
 
 
@@ -389,7 +348,7 @@ def test_reimport_settles_and_updates_through_hashed_keys(session, db_path, tmp_
     before = {row[:3]: row for row in content(db_path)["invoice"]}
     report = load(session, write(tmp_path, second_export(), name="b.csv"), parallel=True,
                   now=LATER)
-    assert len(children) == 2 * SPAWNED and attempts == [False, False], "no Retry: the hashes sufficed"
+    assert len(children) == 2 * 1 and attempts == [False, False], "no Retry: the hashes sufficed"
     # 3, 4, 150, 151 and 286 were open; 51 was already settled (saldo 0 in a.csv).
     assert (report.invoices_new, report.invoices_updated, report.invoices_settled) == (2, 5, 5)
     assert report.rows == 200 - 6 + 2
@@ -450,7 +409,7 @@ def test_a_new_item_colliding_with_a_missing_one_still_settles_it(session, db_pa
     assert content(db_path) == expected
 
 
-# --- 6. files that are not cut -----------------------------------------------------------------
+# --- 6. quoted line breaks and lone CRs --------------------------------------------------------
 
 def unsplittable(kind: str, lines: list[str]) -> bytes:
     """``lines`` as a file that cannot be cut: quoted names and a pix code holding a line break
@@ -477,18 +436,9 @@ def test_quoted_line_breaks_and_lone_crs_keep_line_numbers(kind, session, db_pat
     raw = unsplittable(kind, lines)
     path = tmp_path / "inteiro.csv"
     path.write_bytes(raw)
-    parts = [None]
-    if CUT:
-        with open(path, "rb") as stream:
-            parts = CsvSource(stream).parts(2)
-        if kind == "quoted":  # a quoted field may hold a line break: not cut
-            assert parts == [(raw.index(b"\n") + 1, len(raw))]
-        else:  # cut, and the part after the lone CRs knows its line
-            assert len(parts) == 2 and part_line(path, parts[1]) > 50
-            assert part_line(path, parts[1]) == raw[:parts[1][0]].count(b"\n") + 3
 
     report = load(session, path, parallel=True)
-    assert children == parts, "still child processes, one per part"
+    assert len(children) == 1, "still a child process"
     with other_database(migrated_db, tmp_path) as (other, other_path):
         assert load(other, path, parallel=False) == report
     assert content(db_path) == content(other_path)
@@ -504,34 +454,12 @@ def test_quoted_line_breaks_and_lone_crs_keep_line_numbers(kind, session, db_pat
     path.write_bytes(unsplittable(kind, lines[:row] + [";".join(cells)] + lines[row + 1:]))
     before = dump(db_path)
     error = rejection(session, path, parallel=True)
-    assert len(children) == 2 * len(parts)
+    assert len(children) == 2
     expected_line = {"quoted": 104, "lone CR": 103}[kind]  # 103 in ``lines``; +1 for D0029's field
     assert [(e.line, e.column, e.value) for e in error.errors] == [
         (expected_line, "vencimento", "32/13/2026")]
     assert rejection(session, path, parallel=False).errors == error.errors
     assert dump(db_path) == before
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "CsvSource.parts takes the header's end from the first b'\\n', but csv ends the header at a "
-    "lone '\\r' too: with only-CR line ends there is no '\\n' and the part starts at byte 0 (the "
-    "child parses the header as a data row: 'linha 1, coluna vencimento: data inválida', file "
-    "refused); with the header alone ending in '\\r' the part starts after the first data row, "
-    "which is silently left out (39 of 40 rows). parallel=False imports both files whole"))
-@pytest.mark.parametrize("header_end", ["\r", "\r only"], ids=["only CR", "header ends in CR"])
-@needs_parts
-def test_a_header_ending_in_a_lone_cr_imports_the_same_in_a_child(header_end, session, db_path,
-                                                                   migrated_db, tmp_path, children):
-    lines = export(40, blank_after=())
-    ends = "\r" if header_end == "\r" else "\r\n"
-    path = tmp_path / "mac.csv"
-    path.write_bytes((lines[0] + "\r" + ends.join(lines[1:]) + ends).encode("utf-8"))
-    with other_database(migrated_db, tmp_path) as (other, other_path):
-        expected = load(other, path, parallel=False)
-    assert expected.rows == 40
-    assert load(session, path, parallel=True) == expected
-    assert children
-    assert content(db_path) == content(other_path)
 
 
 # --- 7. connection pragmas ---------------------------------------------------------------------
@@ -585,7 +513,7 @@ def test_cli_uses_children_above_parallel_bytes(runner, db_path, migrated_db, tm
     monkeypatch.setattr(dunning.parsing, "PARALLEL_BYTES", 1)
     result = runner.invoke(args=["import-invoices", str(path)])
     assert result.exit_code == 0, result.output
-    assert len(children) == SPAWNED
+    assert len(children) == 1
     assert "Importado: 300 linhas (UTF-8, separador ';')." in result.output
     assert "Faturas: 300 novas, 0 atualizadas, 0 baixadas (ausentes do arquivo)." in result.output
     assert "Clientes: 23 novos, 0 atualizados. Empresas novas: 3." in result.output
@@ -604,7 +532,7 @@ def test_cli_uses_children_above_parallel_bytes(runner, db_path, migrated_db, tm
     bad = write(tmp_path, export(r240={"due": "31/02/2026"}), name="ruim.csv")
     before = dump(db_path)
     result = runner.invoke(args=["import-invoices", str(bad)])
-    assert result.exit_code == 1 and len(children) == 2 * SPAWNED
+    assert result.exit_code == 1 and len(children) == 2 * 1
     assert "linha 244, coluna vencimento: data inválida" in result.output
     assert dump(db_path) == before
 
@@ -615,7 +543,7 @@ def test_upload_streams_are_parsed_in_process(session, tmp_path, children):
     assert report.rows == 60 and children == []
 
 
-# --- 9. what may be cut, and where each part starts ------------------------------------------
+# --- 9. reading a file without quotes -----------------------------------------------------------
 
 QUOTE_CASES = {
     "CRLF": (b"a;b\r\n1;2\r\n3;4\r\n", False),
@@ -627,7 +555,6 @@ QUOTE_CASES = {
 }
 
 
-@needs_parts
 @pytest.mark.parametrize("chunk", [1 << 20, 1, 2, 3, 5], ids=lambda c: f"chunk{c}")
 @pytest.mark.parametrize("case", QUOTE_CASES, ids=list(QUOTE_CASES))
 def test_detect_encoding_tells_whether_a_file_has_quotes(case, chunk, monkeypatch):
@@ -645,18 +572,56 @@ LINE_BREAKS = {"CRLF": b"a;b\r\n1;2\r\n3;4\r\n5;6\r\n",
                "blank lines": b"a;b\r\n\r\n1;2\n\r3;4\r\n\r\n5;6\r\n"}
 
 
-@needs_parts
-@pytest.mark.parametrize("chunk", [1 << 20, 1, 2, 3, 4, 5, 7], ids=lambda c: f"chunk{c}")
+@pytest.mark.parametrize("size", [1, 2, 3, 5000])
 @pytest.mark.parametrize("case", LINE_BREAKS, ids=list(LINE_BREAKS))
-def test_line_at_counts_lines_as_csv_reads_them(case, chunk, monkeypatch, tmp_path):
-    """Including a CRLF split across two read chunks (the tiny chunk sizes)."""
+def test_a_file_without_quotes_reads_as_the_csv_module_reads_it(case, size):
+    """The plain split gives the csv module's rows and line numbers, in chunks of any size."""
     data = LINE_BREAKS[case]
-    path = tmp_path / "quebras.csv"
-    path.write_bytes(data)
-    with open(path, encoding="utf-8", newline="") as text:  # what csv counts as lines
-        starts, offset = [], 0
-        for line in text:
-            starts.append(offset)
-            offset += len(line.encode())
-    monkeypatch.setattr(dunning.csvfile, "_CHUNK", chunk)
-    assert [dunning.csvfile.line_at(str(path), start) for start in starts] == list(range(1, len(starts) + 1))
+    source = CsvSource(io.BytesIO(data))
+    assert not source.quoted
+    plain = [row for chunk in source.chunks(size) for row in chunk]
+    assert plain == list(CsvSource(io.BytesIO(data))._csv_rows())
+    assert plain[-1] == ({"CRLF": 4, "LF": 4, "lone CRs": 4, "blank lines": 7}[case], ["5", "6"])
+
+
+# --- 10. a column at a time or row by row: the same rows --------------------------------------
+
+CELLS = {
+    "valor": ["1.234,56", "10,00", "0,50", "1234,56", "1234.56", "", "R$ 7,00", " 3,30 "],
+    "saldo": ["1.234,56", "10,00", "0,00", "5", "2.000,01", " 10,00"],
+    "vencimento": ["01/10/2026", "2026-10-02", "1/2/2026", " 15/11/2026"],
+    "emissao": ["", "01/09/2026", "2026-09-02"],
+    "nome": ["", "Cliente A", "Cliente B", "  Cliente A  "],
+    "email": ["", "a@x.com.br", "b@y.com.br; c@y.com.br", "ruim@"],
+    "grupo": ["", "G1", "G2"],
+    "cpf_cnpj": ["", "529.982.247-25", "123.456.789-00"],
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 5), *(st.sampled_from(v) for v in CELLS.values()),
+                          st.integers(0, 3)), min_size=1, max_size=40),
+       st.sampled_from([1, 3, 7, 250]))
+def test_columns_and_rows_parse_alike(rows, width):
+    """``parse_columns`` gives what ``parse`` gives row by row (the same tuples, master data,
+    warnings and ids), whatever the mix of usual and unusual rows and the slice width."""
+    header = "empresa;cliente;documento;parcela;conta;" + ";".join(CELLS)
+    lines = [header] + [f"{c % 2 + 1};C{c};D{n};{n % 2};{account};" + ";".join(cells)
+                        for n, (c, *cells, account) in enumerate(rows)]
+    data = ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+    def parse(columns_first: bool) -> list:
+        source = CsvSource(io.BytesIO(data))
+        columns, _, _ = source.map_columns(dunning.parsing.COLUMNS, dunning.parsing.REQUIRED)
+        ids = dunning.parsing.Ids({"2": 7}, {}, {"C3": 40}, 8, 1, 41)
+        parser = dunning.parsing.RowParser(columns, source.header, ids, "2026-11-20 08:00:00")
+        if not columns_first:
+            parser.parse_columns = lambda chunk: None
+        out = []
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(dunning.parsing, "_COLUMN_ROWS", width)
+            for message in dunning.parsing.parse_batches(source.chunks(5000), parser, lambda: 0):
+                out.append(message)
+        return out
+
+    assert parse(True) == parse(False)
