@@ -138,11 +138,18 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         first, second = work / "faturas.csv", work / "faturas-10pct.csv"
-        started = time.perf_counter()
-        generate(first, args.rows, args.customers, seed=1)
-        generate(second, args.rows, args.customers, seed=1, change=0.10)
-        print(f"generated 2 x {args.rows:,} rows for {args.customers:,} customers, 3 companies "
-              f"({first.stat().st_size / 1e6:.0f} MB each) in {time.perf_counter() - started:.1f} s")
+        sizes = work / "sizes.json"
+        wanted = {"rows": args.rows, "customers": args.customers}
+        if not (sizes.exists() and json.loads(sizes.read_text()) == wanted):  # --keep reuses them
+            started = time.perf_counter()
+            generate(first, args.rows, args.customers, seed=1)
+            generate(second, args.rows, args.customers, seed=1, change=0.10)
+            sizes.write_text(json.dumps(wanted))
+            print(f"generated 2 x {args.rows:,} rows for {args.customers:,} customers, 3 companies "
+                  f"({first.stat().st_size / 1e6:.0f} MB each) in {time.perf_counter() - started:.1f} s")
+        for stale in ("appliance.db", "appliance.db-wal", "appliance.db-shm", "cli-before.db",
+                      "cli-after.db"):
+            (work / stale).unlink(missing_ok=True)
 
         db, instance = work / "appliance.db", work / "instance"
         migrate(db, instance)

@@ -18,7 +18,7 @@ from dunning.csvfile import CsvSource, FileRejected, RowError
 from dunning.parsing import COLUMNS, MAX_ERRORS, REQUIRED, Summary, batches
 from dunning.snapshot import MergeCounts, Retry, Writer
 
-_CACHE_KIB = 32768
+_CACHE_KIB = 24576
 
 
 @dataclass

@@ -502,8 +502,9 @@ class _Child:
         try:
             while True:
                 head = stream.read(8)
-                if len(head) < 8:
-                    raise RuntimeError("o processo que lê o arquivo terminou sem concluir")
+                if len(head) < 8:  # it died (its error is on stderr): nothing is written
+                    raise FileRejected([RowError(0, "", "", "o processo que lê o arquivo parou "
+                                                             "antes do fim; nada foi gravado")])
                 message = _decode(stream.read(int.from_bytes(head, "little")))
                 yield message
                 if isinstance(message, Summary):

@@ -2,14 +2,20 @@
 
 ``dunning.parsing`` reads and validates; this module only writes, so a failure anywhere (or a
 rejected file) is undone by the caller's rollback. Invoices go straight into their table with
-one upsert per batch; the file's invoice keys are remembered as 64-bit hashes (a tenth of the
-memory of the keys themselves) to find repeated invoices and the items missing from the file.
+one upsert per batch; the file's invoice keys are remembered as 64-bit hashes in an array (8
+bytes a row, a twentieth of the keys themselves) to find repeated invoices and the items missing
+from the file.
 A hash can collide: whenever the hashes say something they cannot prove (a repeat, or a count
 that does not add up), ``Retry`` asks the caller to run the import again with the exact keys.
 """
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
+from heapq import merge
 from dataclasses import dataclass
+from itertools import islice
+from operator import eq, itemgetter
 
 from sqlalchemy import Connection
 
@@ -25,6 +31,7 @@ _INVOICE_OPTIONAL = {"emissao": "issue_date", "valor": "amount_cents",
 
 
 _SORT_CACHE_KIB = 16384
+_IN_CHUNK = 500  # ids per "IN (...)" list
 
 
 class Retry(Exception):
@@ -69,9 +76,9 @@ class Writer:
             "SELECT count(*), coalesce(max(id), 0) FROM invoice").one()
         # The keys are needed to find items missing from the file, so only when there are old
         # ones; without them a repeat in the file shows in the counts (see ``finish``).
-        self.keys: dict | set | None = {} if exact else set() if self.last_old_invoice else None
+        self.keys: dict | array | None = {} if exact else array("q") if self.last_old_invoice else None
         self.duplicates: list[RowError] = []
-        self.told: dict[str, tuple[int, dict[str, str]]] = {}  # what the file says of known ones
+        self.updated: set[int] = set()  # the station's customers whose data the file changed
         self.changes = 0
         self.rows = 0
         self.rebuild = _drop_secondary_indexes(conn) if expected_rows > self.before else []
@@ -89,8 +96,8 @@ class Writer:
     def write(self, batch: Batch) -> None:
         """Create the master data the batch introduces, then upsert its invoices.
 
-        Raises Retry when a hashed key repeats; exact keys record the repeat as an error and
-        stop the writing (the caller rejects the file).
+        Exact keys record a repeat as an error and stop the writing (the caller rejects the
+        file); hashed ones are checked for repeats in ``finish``.
         """
         self._add_companies(batch.companies)
         self._add_accounts(batch.accounts)
@@ -105,19 +112,15 @@ class Writer:
                 else:
                     self._duplicate(line, row[1], row[2], first)
         elif keys is not None:
-            for row in rows:
-                hashed = hash(row[:3])
-                if hashed in keys:
-                    raise Retry
-                keys.add(hashed)
+            keys.extend(map(hash, map(_KEY, rows)))
         self.rows += len(rows)
         if rows and not self.duplicates:
             self.changes += self.conn.exec_driver_sql(self.upsert, rows).rowcount
 
     def finish(self, summary: Summary) -> None:
         """Master data the file completed later, settlement, the indexes and the counts."""
-        self.told.update(summary.customers)  # the final data of those changed later
-        self._update_customers(self.told)
+        self._update_customers(summary.customers)  # the final data of those changed later
+        self.counts.customers_updated = len(self.updated)
         self._update_companies(summary.companies)
         # A customer's group may have changed after its first rows: drop groups left unused.
         self.conn.exec_driver_sql(
@@ -129,6 +132,10 @@ class Writer:
         self.counts.invoices_updated = self.changes - self.counts.invoices_new
         if self.keys is None and self.counts.invoices_new != self.rows:
             raise Retry  # into an empty table every row is new, unless the file repeats one
+        if not self.exact and self.keys is not None:
+            self.keys = _sorted(self.keys)
+            if any(map(eq, self.keys, islice(self.keys, 1, None))):
+                raise Retry  # a hash seen twice: a repeat, or two keys with one hash
         if self.last_old_invoice:
             self._settle([company_id for company_id, _ in summary.companies.values()])
         if self.rebuild and self.conn.dialect.name == "sqlite":
@@ -158,7 +165,7 @@ class Writer:
                     (self.last_old_invoice,))
         for invoice_id, company, document, installment, balance in old:
             key = (company, document, installment)
-            if (key if exact else hash(key)) in keys:
+            if key in keys if exact else _contains(keys, hash(key)):
                 listed += 1
             elif balance > 0:
                 missing.append(invoice_id)
@@ -206,11 +213,11 @@ class Writer:
         if not customers:
             return
         self._add_groups(customers)
-        new = []
+        new, known = [], {}
         inherit = SendEmail.INHERIT.value
         for code, (customer_id, v) in customers.items():
             if customer_id <= self.last_old["customer"]:
-                self.told[code] = (customer_id, v)
+                known[code] = (customer_id, v)
             else:
                 name = v.get("name", "")
                 new.append((customer_id, code, name, fold(name), v.get("tax_id", ""),
@@ -221,30 +228,33 @@ class Writer:
                 "INSERT INTO customer (id, code, name, name_folded, tax_id, email_addresses, "
                 f"group_id, send_email) VALUES ({', '.join([mark] * 8)})", new)
             self.counts.customers_new += len(new)
+        self._update_customers(known)
 
     def _update_customers(self, customers: dict[str, tuple[int, dict[str, str]]]) -> None:
         """Apply the master data the file states (empty cells never erase); settings untouched."""
         if not customers:
             return
         self._add_groups(customers)
-        updates, updated_old = [], 0
+        told = {customer_id: v for customer_id, v in customers.values()}
+        ids = sorted(told)
+        updates = []
         mark = self.mark
-        for customer_id, code, name, tax, emails, group in _rows(
-                self.conn, "SELECT id, code, name, tax_id, email_addresses, group_id FROM customer"):
-            told = customers.get(code)
-            if told is None:
-                continue
-            v = told[1]
-            new = (v.get("name") or name, v.get("tax_id") or tax, v.get("emails") or emails,
-                   self.group_ids[v["group"]] if "group" in v else group)
-            if new != (name, tax, emails, group):
-                updates.append((new[0], fold(new[0]), *new[1:], customer_id))
-                updated_old += customer_id <= self.last_old["customer"]
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ", ".join(map(str, ids[start:start + _IN_CHUNK]))
+            for customer_id, name, tax, emails, group in _rows(
+                    self.conn, "SELECT id, name, tax_id, email_addresses, group_id FROM customer "
+                               f"WHERE id IN ({chunk})").fetchall():
+                v = told[customer_id]
+                new = (v.get("name") or name, v.get("tax_id") or tax, v.get("emails") or emails,
+                       self.group_ids[v["group"]] if "group" in v else group)
+                if new != (name, tax, emails, group):
+                    updates.append((new[0], fold(new[0]), *new[1:], customer_id))
+                    if customer_id <= self.last_old["customer"]:
+                        self.updated.add(customer_id)
         if updates:
             self.conn.exec_driver_sql(
                 f"UPDATE customer SET name = {mark}, name_folded = {mark}, tax_id = {mark}, "
                 f"email_addresses = {mark}, group_id = {mark} WHERE id = {mark}", updates)
-        self.counts.customers_updated = updated_old
 
     def _update_companies(self, companies: dict[str, tuple[int, dict[str, str]]]) -> None:
         """New names/CNPJ the file states for its (older) companies."""
@@ -288,3 +298,20 @@ def _drop_secondary_indexes(conn: Connection) -> list[str]:
     for name, _ in indexes:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
     return [sql for _, sql in indexes]
+
+
+_KEY = itemgetter(0, 1, 2)  # (company_id, document, installment) of a row
+
+
+def _sorted(values: array, run: int = 1 << 17) -> array:
+    """``values`` in order. An array cannot sort itself and a list of a million ints weighs
+    40 MB: sort runs of ``run`` values as lists, then merge the sorted runs into an array."""
+    runs = [array(values.typecode, sorted(values[start:start + run]))
+            for start in range(0, len(values), run)]
+    return array(values.typecode, merge(*runs))
+
+
+def _contains(ordered: array, value: int) -> bool:
+    """Whether the sorted array holds ``value``."""
+    i = bisect_left(ordered, value)
+    return i < len(ordered) and ordered[i] == value
