@@ -3,19 +3,16 @@
 ``dunning.parsing`` reads and validates; this module only writes, so a failure anywhere (or a
 rejected file) is undone by the caller's rollback. Invoices go straight into their table with
 one upsert per batch; the file's invoice keys are remembered as 64-bit hashes in an array (8
-bytes a row, a twentieth of the keys themselves) to find repeated invoices and the items missing
-from the file.
+bytes a row while the parser runs; a set once it has finished) to find repeated invoices and
+the items missing from the file.
 A hash can collide: whenever the hashes say something they cannot prove (a repeat, or a count
 that does not add up), ``Retry`` asks the caller to run the import again with the exact keys.
 """
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
-from heapq import merge
 from dataclasses import dataclass
-from itertools import islice
-from operator import eq, itemgetter
+from operator import itemgetter
 
 from sqlalchemy import Connection
 
@@ -76,7 +73,8 @@ class Writer:
             "SELECT count(*), coalesce(max(id), 0) FROM invoice").one()
         # The keys are needed to find items missing from the file, so only when there are old
         # ones; without them a repeat in the file shows in the counts (see ``finish``).
-        self.keys: dict | array | None = {} if exact else array("q") if self.last_old_invoice else None
+        self.keys: dict | array | set | None = (
+            {} if exact else array("q") if self.last_old_invoice else None)
         self.duplicates: list[RowError] = []
         self.updated: set[int] = set()  # the station's customers whose data the file changed
         self.changes = 0
@@ -133,9 +131,11 @@ class Writer:
         if self.keys is None and self.counts.invoices_new != self.rows:
             raise Retry  # into an empty table every row is new, unless the file repeats one
         if not self.exact and self.keys is not None:
-            self.keys = _sorted(self.keys)
-            if any(map(eq, self.keys, islice(self.keys, 1, None))):
+            # Now a set (the parser has finished, its memory is free again).
+            hashes, self.keys = self.keys, set(self.keys)
+            if len(self.keys) != len(hashes):
                 raise Retry  # a hash seen twice: a repeat, or two keys with one hash
+            del hashes
         if self.last_old_invoice:
             self._settle([company_id for company_id, _ in summary.companies.values()])
         if self.rebuild and self.conn.dialect.name == "sqlite":
@@ -165,7 +165,7 @@ class Writer:
                     (self.last_old_invoice,))
         for invoice_id, company, document, installment, balance in old:
             key = (company, document, installment)
-            if key in keys if exact else _contains(keys, hash(key)):
+            if (key if exact else hash(key)) in keys:
                 listed += 1
             elif balance > 0:
                 missing.append(invoice_id)
@@ -301,17 +301,3 @@ def _drop_secondary_indexes(conn: Connection) -> list[str]:
 
 
 _KEY = itemgetter(0, 1, 2)  # (company_id, document, installment) of a row
-
-
-def _sorted(values: array, run: int = 1 << 17) -> array:
-    """``values`` in order. An array cannot sort itself and a list of a million ints weighs
-    40 MB: sort runs of ``run`` values as lists, then merge the sorted runs into an array."""
-    runs = [array(values.typecode, sorted(values[start:start + run]))
-            for start in range(0, len(values), run)]
-    return array(values.typecode, merge(*runs))
-
-
-def _contains(ordered: array, value: int) -> bool:
-    """Whether the sorted array holds ``value``."""
-    i = bisect_left(ordered, value)
-    return i < len(ordered) and ordered[i] == value
