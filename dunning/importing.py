@@ -86,7 +86,8 @@ def _import(session: Session, source: CsvSource, columns: dict[str, int], unknow
     try:
         stamp = now.isoformat(sep=" ")
         writer = Writer(conn, set(columns), stamp, report, expected_rows=source.estimated_rows,
-                        exact=exact, document_column=source.header[columns["documento"]])
+                        exact=exact, column_names={name: source.header[index]
+                                                   for name, index in columns.items()})
         with gc_paused():  # rows, tuples and strings only: nothing here forms a cycle
             # Exact mode reads in file order, here: a repeat names the line it repeats.
             for message in batches(source, columns, writer.ids, stamp,
@@ -98,8 +99,6 @@ def _import(session: Session, source: CsvSource, columns: dict[str, int], unknow
                     progress(message.position, source.size)
         summary = message
         report.rows = summary.rows
-        for warning in summary.warnings:
-            report.warn(warning)
         if summary.errors:
             raise FileRejected(summary.errors[:MAX_ERRORS],
                                truncated=len(summary.errors) >= MAX_ERRORS)
@@ -110,6 +109,8 @@ def _import(session: Session, source: CsvSource, columns: dict[str, int], unknow
         if progress:
             progress(source.size, source.size)
         writer.finish(summary)
+        for warning in writer.warnings:
+            report.warn(warning)
     except BaseException:
         _end(session, conn, sqlite, commit=False)
         raise

@@ -87,7 +87,8 @@ class Batch:
     previous batch.
 
     ``customers``/``companies`` map codes to (id, what the file said of them so far, empty
-    cells left out); ``accounts`` are new (id, company id, conta); ``position`` is the bytes read.
+    cells left out); ``accounts`` are new (id, company id, conta); ``checks`` the CPF/CNPJs and
+    e-mail addresses met for the first time (line, field, value); ``position`` the bytes read.
     """
 
     rows: list[tuple]
@@ -95,23 +96,39 @@ class Batch:
     customers: dict[str, tuple[int, dict[str, str]]]
     companies: dict[str, tuple[int, dict[str, str]]]
     accounts: list[tuple[int, int, str]]
+    checks: list[tuple[int, str, str]]
     position: int
 
 
 @dataclass
 class Summary:
-    """The end of a parse: the errors (the file is refused if any), the count and the warnings.
+    """The end of a parse: the errors (the file is refused if any), the count, the master data.
 
     ``customers`` are those whose master data later rows completed or changed after a batch
-    carried them (their final data); ``companies`` is every company's final master data;
-    ``warnings`` are all of them, one per doubtful value, in line order.
+    carried them (their final data); ``companies`` is every company's final master data.
     """
 
     errors: list[RowError]
     rows: int
-    warnings: list[RowError]
     customers: dict[str, tuple[int, dict[str, str]]]
     companies: dict[str, tuple[int, dict[str, str]]]
+
+
+def check_master_data(checks: list[tuple[int, str, str]],
+                      column_names: dict[str, str]) -> list[RowError]:
+    """Warnings for the CPF/CNPJs and e-mail addresses of ``checks`` that are not valid (they
+    are imported all the same); ``column_names`` maps cpf_cnpj/email to the file's header."""
+    warnings = []
+    for line, field, value in checks:
+        if field == "cpf_cnpj":
+            if not is_valid_tax_id(value):
+                warnings.append(RowError(line, column_names[field], value,
+                                         "CPF/CNPJ com dígitos verificadores inválidos "
+                                         "(importado assim mesmo)"))
+        elif not is_valid_email(value):
+            warnings.append(RowError(line, column_names[field], value, "e-mail inválido "
+                                     "(importado; o cliente não receberá nesse endereço)"))
+    return warnings
 
 
 def _state(known: dict[str, str], name: str, value: str) -> None:
@@ -139,7 +156,9 @@ class RowParser:
         self.pick = itemgetter(*(columns.get(name, self.width) for name in _FIELDS))
         # Only a file without some optional column needs that extra cell (a copy of each row).
         self.padded = any(name not in columns for name in _FIELDS)
-        self.warnings: list[RowError] = []  # one per doubtful value (few: kept whole)
+        # Each CPF/CNPJ and address met for the first time, with its line, for the writer to
+        # check (check_master_data): the parser is the busier of the two processes.
+        self.checks: list[tuple[int, str, str]] = []
         self.dates: dict[str, str] = {}
         self.customers: dict[str, dict[str, str]] = {}
         # code -> (id, the master data cells of its previous row)
@@ -276,7 +295,8 @@ class RowParser:
                      for code in self.new_customers}
         companies = {code: (self.company_rows[code][0], self.companies[code])
                      for code in self.new_companies}
-        batch = Batch(rows, lines, customers, companies, self.new_accounts, position)
+        batch = Batch(rows, lines, customers, companies, self.new_accounts, self.checks, position)
+        self.checks = []
         self.new_customers, self.new_companies, self.new_accounts = [], [], []
         self.pending_customers = set()
         return batch
@@ -287,7 +307,7 @@ class RowParser:
                    for code in self.changed_customers}
         companies = {code: (self.company_rows[code][0], known)
                      for code, known in self.companies.items()}
-        return Summary(errors, rows, self.warnings, changed, companies)
+        return Summary(errors, rows, changed, companies)
 
     def _customer(self, line: int, code: str, party: tuple[str, ...]) -> int:
         """The customer's id, after recording what this row says of it."""
@@ -359,17 +379,11 @@ class RowParser:
                 self.changed_customers.add(customer)
         if tax_id and tax_id not in self.checked_tax_ids:
             self.checked_tax_ids.add(tax_id)
-            if not is_valid_tax_id(tax_id):
-                self.warnings.append(RowError(line, self.header[self.col["cpf_cnpj"]], tax_id,
-                                    "CPF/CNPJ com dígitos verificadores inválidos "
-                                    "(importado assim mesmo)"))
+            self.checks.append((line, "cpf_cnpj", tax_id))
         for address in addresses:
             if address not in self.checked_emails:
                 self.checked_emails.add(address)
-                if not is_valid_email(address):
-                    self.warnings.append(RowError(line, self.header[self.col["email"]], address,
-                                        "e-mail inválido (importado; o cliente não "
-                                        "receberá nesse endereço)"))
+                self.checks.append((line, "email", address))
 
     def _errors(self, line: int, cells: list[str]) -> list[RowError]:
         """Every problem of a row the fast path refused, each naming its column and value."""
@@ -524,10 +538,10 @@ def _send(stream: BinaryIO, message: Batch | Summary | FileRejected) -> None:
     parent and child are the same interpreter), after its length."""
     if isinstance(message, Batch):
         fields = ("B", message.rows, message.lines, message.customers, message.companies,
-                  message.accounts, message.position)
+                  message.accounts, message.checks, message.position)
     elif isinstance(message, Summary):
-        fields = ("S", [astuple(e) for e in message.errors], message.rows,
-                  [astuple(w) for w in message.warnings], message.customers, message.companies)
+        fields = ("S", [astuple(e) for e in message.errors], message.rows, message.customers,
+                  message.companies)
     else:
         fields = ("R", [astuple(e) for e in message.errors], message.truncated)
     data = marshal.dumps(fields)
@@ -541,9 +555,8 @@ def _decode(data: bytes) -> Batch | Summary:
     if kind == "B":
         return Batch(*fields)
     if kind == "S":
-        errors, rows, warnings, customers, companies = fields
-        return Summary([RowError(*e) for e in errors], rows, [RowError(*w) for w in warnings],
-                       customers, companies)
+        errors, rows, customers, companies = fields
+        return Summary([RowError(*e) for e in errors], rows, customers, companies)
     raise FileRejected([RowError(*e) for e in fields[0]], fields[1])
 
 

@@ -17,7 +17,7 @@ from operator import itemgetter
 from sqlalchemy import Connection
 
 from dunning.csvfile import RowError
-from dunning.parsing import MAX_ERRORS, ROW_FIELDS, Batch, Ids, Summary
+from dunning.parsing import MAX_ERRORS, ROW_FIELDS, Batch, Ids, Summary, check_master_data
 from dunning.text import fold
 from models.party import SendEmail
 
@@ -51,7 +51,7 @@ class Writer:
     """Writes one import's batches: master data first, then the batch's invoices."""
 
     def __init__(self, conn: Connection, columns: set[str], stamp: str, counts: MergeCounts,
-                 expected_rows: int, exact: bool, document_column: str):
+                 expected_rows: int, exact: bool, column_names: dict[str, str]):
         """Read the known codes and the next free ids; on a first load (more rows coming than
         the table holds), drop the invoice table's secondary indexes so that ``finish`` builds
         them once, several times faster than updating them row by row."""
@@ -60,7 +60,8 @@ class Writer:
         self.stamp = stamp  # settled_at of the items this import settles
         self.counts = counts
         self.exact = exact
-        self.document_column = document_column
+        self.column_names = column_names  # canonical field -> the file's header
+        self.warnings: list[RowError] = []
         companies, accounts, customers = _codes(conn, "company"), _account_ids(conn), _codes(conn, "customer")
         # Ids up to these are the station's; above, this import's own.
         self.last_old = {table: conn.exec_driver_sql(
@@ -100,6 +101,7 @@ class Writer:
         self._add_companies(batch.companies)
         self._add_accounts(batch.accounts)
         self._add_customers(batch.customers)
+        self.warnings += check_master_data(batch.checks, self.column_names)
         rows, keys = batch.rows, self.keys
         if self.exact:
             rows = []
@@ -149,7 +151,7 @@ class Writer:
     def _duplicate(self, line: int, document: str, installment: str, first: int) -> None:
         if len(self.duplicates) < MAX_ERRORS:
             value = document + (f" parcela {installment}" if installment else "")
-            self.duplicates.append(RowError(line, self.document_column, value,
+            self.duplicates.append(RowError(line, self.column_names["documento"], value,
                                             f"fatura repetida no arquivo (já aparece na linha {first})"))
 
     def _settle(self, company_ids: list[int]) -> None:
