@@ -7,8 +7,8 @@ module imports nothing of the web app or the database, so the child starts quick
 """
 from __future__ import annotations
 
-import os
 import marshal
+import os
 import pickle
 import subprocess
 import sys
@@ -140,9 +140,11 @@ def _state(known: dict[str, str], name: str, value: str) -> None:
 class RowParser:
     """Validates rows into tuples (``ROW_FIELDS``) and keeps the master data they state.
 
-    The common case (a valid row) takes a fast path: one itemgetter, cached dates and master data
-    compared with the customer's previous row; a row that fails it is re-checked by ``_errors``,
-    which names every problem.
+    ``parse_columns`` takes a slice of usual rows a column at a time; ``parse`` takes one row
+    (an unusual one, or any after the first error) with a fast path for a valid row: one
+    itemgetter, cached dates, master data compared with the customer's previous row. A row that
+    fails is re-checked by ``_errors``, which names every problem. Both give the same results
+    (a property test holds them to it).
     """
 
     def __init__(self, columns: dict[str, int], header: list[str], ids: Ids, stamp: str):
