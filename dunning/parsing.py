@@ -25,8 +25,8 @@ from dunning.formatting import cents_column, parse_cents, parse_date
 from dunning.taxid import is_valid_tax_id
 
 MAX_ERRORS = 100
-BATCH_ROWS = 5000
-_COLUMN_ROWS = 250
+BATCH_ROWS = 5000  # rows a batch carries to the writer
+CHUNK_ROWS = 250  # rows read and parsed at a time
 _UNKNOWN = (None, None)  # a code met for the first time: no id, no previous row
 # Files at least this large, on disk, are parsed by a child process (below, starting it costs
 # more than it saves).
@@ -426,47 +426,43 @@ class RowParser:
 
 def parse_batches(chunks: Iterator[list[tuple[int, list[str]]]], parser: RowParser,
                   position: Callable[[], int]) -> Iterator[Batch | Summary]:
-    """Batches of valid rows, then the Summary; no batch follows the first error.
+    """Batches of BATCH_ROWS valid rows, then the Summary; no batch follows the first error.
 
-    Each slice of BATCH_ROWS rows is parsed a column at a time (``parse_columns``) unless some
+    ``chunks`` are lists of a few hundred rows (CHUNK_ROWS: read, split and parsed while still
+    in the processor's cache), each parsed a column at a time (``parse_columns``) unless some
     row in it needs a closer look; then, and after the first error, row by row. Stops reading
-    at MAX_ERRORS errors; ``chunks`` (lists of BATCH_ROWS rows) raises FileRejected for text
-    that is not CSV.
+    at MAX_ERRORS errors; ``chunks`` raises FileRejected for text that is not CSV.
     """
     errors: list[RowError] = []
+    batch: list[tuple] = []
+    lines: list[int] = []
     count = 0
     with gc_paused():  # rows, tuples and strings only: nothing here forms a cycle
         for chunk in chunks:
-            # Columns of a few hundred rows stay in the processor's cache. A slice that needs
-            # a closer look sends the whole chunk row by row (the slices before it are parsed
-            # again: ``parse`` finds their master data already recorded, and changes nothing).
-            parsed: list[tuple] | None = None if errors else []
-            for start in range(0, len(chunk), _COLUMN_ROWS):
-                part = None if parsed is None else parser.parse_columns(chunk[start:start + _COLUMN_ROWS])
-                if part is None:
-                    parsed = None
-                    break
-                parsed.extend(part)
+            parsed = None if errors else parser.parse_columns(chunk)
             if parsed is not None:
+                batch += parsed
+                lines += [line for line, _ in chunk]
                 count += len(chunk)
-                yield parser.take_batch(parsed, [line for line, _ in chunk], position())
-                continue
-            batch: list[tuple] = []
-            lines: list[int] = []
-            for line, cells in chunk:
-                row = parser.parse(line, cells)
-                if type(row) is list:
-                    errors.extend(row)
-                    if len(errors) >= MAX_ERRORS:
-                        break
-                    continue
-                count += 1
-                batch.append(row)
-                lines.append(line)
-            if len(errors) >= MAX_ERRORS:
-                break
-            if batch and not errors:
+            else:
+                for line, cells in chunk:
+                    row = parser.parse(line, cells)
+                    if type(row) is list:
+                        errors.extend(row)
+                        if len(errors) >= MAX_ERRORS:
+                            break
+                        continue
+                    count += 1
+                    if not errors:
+                        batch.append(row)
+                        lines.append(line)
+                if len(errors) >= MAX_ERRORS:
+                    break
+            if len(batch) >= BATCH_ROWS and not errors:
                 yield parser.take_batch(batch, lines, position())
+                batch, lines = [], []
+    if batch and not errors:
+        yield parser.take_batch(batch, lines, position())
     yield parser.summary(errors, count)
 
 
@@ -490,7 +486,7 @@ def batches(source: CsvSource, columns: dict[str, int], ids: Ids, stamp: str,
             yield from child.messages()
             return
     parser = RowParser(columns, source.header, ids, stamp)
-    yield from parse_batches(source.chunks(BATCH_ROWS), parser, source.position)
+    yield from parse_batches(source.chunks(CHUNK_ROWS), parser, source.position)
 
 
 class _Child:
@@ -570,7 +566,7 @@ def _main() -> None:
         try:
             source = CsvSource(stream, encoding, quoted)
             parser = RowParser(columns, source.header, ids, stamp)
-            for message in parse_batches(source.chunks(BATCH_ROWS), parser, source.position):
+            for message in parse_batches(source.chunks(CHUNK_ROWS), parser, source.position):
                 _send(out, message)
         except FileRejected as exc:
             _send(out, exc)

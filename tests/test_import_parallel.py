@@ -617,11 +617,6 @@ def test_columns_and_rows_parse_alike(rows, width):
         parser = dunning.parsing.RowParser(columns, source.header, ids, "2026-11-20 08:00:00")
         if not columns_first:
             parser.parse_columns = lambda chunk: None
-        out = []
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(dunning.parsing, "_COLUMN_ROWS", width)
-            for message in dunning.parsing.parse_batches(source.chunks(5000), parser, lambda: 0):
-                out.append(message)
-        return out
+        return list(dunning.parsing.parse_batches(source.chunks(width), parser, lambda: 0))
 
     assert parse(True) == parse(False)
