@@ -2,17 +2,19 @@
 
 ``dunning.parsing`` reads and validates; this module only writes, so a failure anywhere (or a
 rejected file) is undone by the caller's rollback. Invoices go straight into their table with
-one upsert per batch; the file's invoice keys are remembered as 64-bit hashes in an array (8
-bytes a row while the parser runs; a set once it has finished) to find repeated invoices and
-the items missing from the file.
+one upsert per batch; on a re-import the file's invoice keys are remembered as 64-bit hashes
+(8 bytes a row, in sorted arrays: ``HashedKeys``) to find repeated invoices and the items
+missing from the file.
 A hash can collide: whenever the hashes say something they cannot prove (a repeat, or a count
 that does not add up), ``Retry`` asks the caller to run the import again with the exact keys.
 """
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import islice
+from operator import eq, itemgetter
 
 from sqlalchemy import Connection
 
@@ -29,6 +31,35 @@ _INVOICE_OPTIONAL = {"emissao": "issue_date", "valor": "amount_cents",
 
 _SORT_CACHE_KIB = 16384
 _IN_CHUNK = 500  # ids per "IN (...)" list
+
+
+class HashedKeys:
+    """Many 64-bit hashes in little memory: 8 bytes each, in 256 arrays by their top byte.
+
+    ``add`` them, ``sort`` once (False if one repeats), then ask whether it ``holds`` a hash.
+    """
+
+    def __init__(self):
+        self.unsorted = array("q")
+        self.buckets: list[array] = []
+
+    def add(self, hashes) -> None:
+        self.unsorted.extend(hashes)
+
+    def sort(self) -> bool:
+        """Sort the hashes by bucket (a list of a few thousand ints at a time); True when all
+        are different."""
+        buckets = [array("q") for _ in range(256)]
+        for value in self.unsorted:
+            buckets[value >> 56 & 255].append(value)
+        self.unsorted = array("q")
+        self.buckets = [array("q", sorted(bucket)) for bucket in buckets]
+        return not any(any(map(eq, bucket, islice(bucket, 1, None))) for bucket in self.buckets)
+
+    def holds(self, value: int) -> bool:
+        bucket = self.buckets[value >> 56 & 255]
+        i = bisect_left(bucket, value)
+        return i < len(bucket) and bucket[i] == value
 
 
 class Retry(Exception):
@@ -74,8 +105,8 @@ class Writer:
             "SELECT count(*), coalesce(max(id), 0) FROM invoice").one()
         # The keys are needed to find items missing from the file, so only when there are old
         # ones; without them a repeat in the file shows in the counts (see ``finish``).
-        self.keys: dict | array | set | None = (
-            {} if exact else array("q") if self.last_old_invoice else None)
+        self.keys: dict | HashedKeys | None = (
+            {} if exact else HashedKeys() if self.last_old_invoice else None)
         self.duplicates: list[RowError] = []
         self.updated: set[int] = set()  # the station's customers whose data the file changed
         self.changes = 0
@@ -112,7 +143,7 @@ class Writer:
                 else:
                     self._duplicate(line, row[1], row[2], first)
         elif keys is not None:
-            keys.extend(map(hash, map(_KEY, rows)))
+            keys.add(map(hash, map(_KEY, rows)))
         self.rows += len(rows)
         if rows and not self.duplicates:
             self.changes += self.conn.exec_driver_sql(self.upsert, rows).rowcount
@@ -132,12 +163,8 @@ class Writer:
         self.counts.invoices_updated = self.changes - self.counts.invoices_new
         if self.keys is None and self.counts.invoices_new != self.rows:
             raise Retry  # into an empty table every row is new, unless the file repeats one
-        if not self.exact and self.keys is not None:
-            # Now a set (the parser has finished, its memory is free again).
-            hashes, self.keys = self.keys, set(self.keys)
-            if len(self.keys) != len(hashes):
-                raise Retry  # a hash seen twice: a repeat, or two keys with one hash
-            del hashes
+        if not self.exact and self.keys is not None and not self.keys.sort():
+            raise Retry  # a hash seen twice: a repeat, or two keys with one hash
         if self.last_old_invoice:
             self._settle([company_id for company_id, _ in summary.companies.values()])
         if self.rebuild and self.conn.dialect.name == "sqlite":
@@ -167,7 +194,7 @@ class Writer:
                     (self.last_old_invoice,))
         for invoice_id, company, document, installment, balance in old:
             key = (company, document, installment)
-            if (key if exact else hash(key)) in keys:
+            if key in keys if exact else keys.holds(hash(key)):
                 listed += 1
             elif balance > 0:
                 missing.append(invoice_id)
