@@ -93,13 +93,13 @@ class Writer:
         self.exact = exact
         self.column_names = column_names  # canonical field -> the file's header
         self.warnings: list[RowError] = []
-        companies, accounts, customers = _codes(conn, "company"), _account_ids(conn), _codes(conn, "customer")
         # Ids up to these are the station's; above, this import's own.
         self.last_old = {table: conn.exec_driver_sql(
             f"SELECT coalesce(max(id), 0) FROM {table}").scalar_one()
             for table in ("company", "account", "customer", "customer_group")}
-        self.ids = Ids(companies, accounts, customers, self.last_old["company"] + 1,
-                       self.last_old["account"] + 1, self.last_old["customer"] + 1)
+        self.ids = Ids(_codes(conn, "company"), _account_ids(conn), _codes(conn, "customer"),
+                       self.last_old["company"] + 1, self.last_old["account"] + 1,
+                       self.last_old["customer"] + 1)
         self.group_ids = _codes(conn, "customer_group")
         self.before, self.last_old_invoice = conn.exec_driver_sql(
             "SELECT count(*), coalesce(max(id), 0) FROM invoice").one()
