@@ -219,11 +219,11 @@ class RowParser:
         return (company_id, document, installment, customer_id, account_id, due, balance, issued,
                 amount, digitable, pix, link, None if balance else self.stamp)
 
-    def parse_columns(self, chunk: list[tuple[int, list[str]]]) -> list[tuple] | None:
-        """``parse`` of each row, computed a column at a time; None when some row is not of the
-        usual shape (a cell more or less, an unusual amount, any error): ``parse`` then takes
-        the rows one by one. Nothing is recorded before every check has passed."""
-        cells = [row for _, row in chunk]
+    def parse_columns(self, lines: list[int], cells: list[list[str]]) -> list[tuple] | None:
+        """``parse`` of each row (``cells``, starting at ``lines``), computed a column at a time;
+        None when some row is not of the usual shape (a cell more or less, an unusual amount,
+        any error): ``parse`` then takes the rows one by one. Nothing is recorded before every
+        check has passed."""
         if set(map(len, cells)) != {self.width}:
             return None
         columns = list(zip(*cells))
@@ -243,7 +243,6 @@ class RowParser:
         if amounts is None or balances is None or dues is None or issues is None:
             return None
         # Every row is valid: record the master data, in file order.
-        lines = [line for line, _ in chunk]
         customer_ids = self._ids_column(customer, list(zip(name, tax_id, email, group)),
                                         self.customer_rows, lines, self._customer)
         company_ids = self._ids_column(company, list(zip(company_name, company_tax_id)),
@@ -439,10 +438,11 @@ def parse_batches(chunks: Iterator[list[tuple[int, list[str]]]], parser: RowPars
     count = 0
     with gc_paused():  # rows, tuples and strings only: nothing here forms a cycle
         for chunk in chunks:
-            parsed = None if errors else parser.parse_columns(chunk)
+            numbers = [line for line, _ in chunk]
+            parsed = None if errors else parser.parse_columns(numbers, [row for _, row in chunk])
             if parsed is not None:
                 batch += parsed
-                lines += [line for line, _ in chunk]
+                lines += numbers
                 count += len(chunk)
             else:
                 for line, cells in chunk:

@@ -616,7 +616,7 @@ def test_columns_and_rows_parse_alike(rows, width):
         ids = dunning.parsing.Ids({"2": 7}, {}, {"C3": 40}, 8, 1, 41)
         parser = dunning.parsing.RowParser(columns, source.header, ids, "2026-11-20 08:00:00")
         if not columns_first:
-            parser.parse_columns = lambda chunk: None
+            parser.parse_columns = lambda lines, cells: None
         return list(dunning.parsing.parse_batches(source.chunks(width), parser, lambda: 0))
 
     assert parse(True) == parse(False)
