@@ -201,8 +201,9 @@ def export_policies_command(file: str | None) -> None:
         click.echo(text, nl=False)
 
 
-# configure-smtp and send-test-email live with the rest of the sending commands.
-from blueprints import cli_delivery  # noqa: E402,F401
+# configure-smtp and send-test-email live with the rest of the sending commands; backup and restore
+# with the backups.
+from blueprints import cli_backup, cli_delivery  # noqa: E402,F401
 
 
 def run_reminder_job(app: Flask, date: str | None, dry_run: bool, as_json: bool,
@@ -217,10 +218,13 @@ def run_reminder_job(app: Flask, date: str | None, dry_run: bool, as_json: bool,
         args.append("--json")
     if customer:
         args += ["--customer", customer]
+    code = 0
     try:
         # The ScriptInfo hands this very app to the command (else Flask would build a second one).
         app.cli.main(args=args, prog_name="python app.py --email_pendencia_financeira",
                      standalone_mode=True, obj=ScriptInfo(create_app=lambda: app))
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    return 0
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if not dry_run:  # after the send, whatever it did; the exit code stays the send's
+        cli_backup.backup_after_send(app)
+    return code

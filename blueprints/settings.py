@@ -10,7 +10,7 @@ from wtforms.validators import (DataRequired, InputRequired, Length, NumberRange
                                 ValidationError)
 
 from blueprints.forms import PageForm
-from dunning import station_edit
+from dunning import backup, station_edit
 from dunning.delivery import CannotRun
 from dunning.manual import send_test_email
 from dunning.smtp import SmtpFailure, usable_address
@@ -70,6 +70,12 @@ class TemplatesForm(PageForm):
     html = TextAreaField("HTML")
 
 
+class BackupForm(PageForm):
+    folder = StringField("Pasta dos backups", validators=[Length(max=1000)])
+    keep = IntegerField("Quantos backups guardar", default=30, validators=[
+        InputRequired("Informe quantos backups guardar."), NumberRange(1, 3650, "Entre 1 e 3650.")])
+
+
 class ConfirmForm(PageForm):
     """Only the CSRF token: for the "Restaurar padrão" button."""
 
@@ -101,14 +107,32 @@ def _templates_form(settings: StationSettings) -> TemplatesForm:
                                               "html": current.html})
 
 
+def _backup_status(settings: StationSettings) -> dict:
+    """What the Backup section shows: the folder, the last backup, or why there is none."""
+    if backup.sqlite_file(db.engine) is None:
+        return {"postgresql": True}
+    folder = backup.station_folder(settings, current_app.instance_path)
+    status = {"folder": folder, "last": None, "count": 0, "error": None}
+    try:
+        found = backup.list_backups(folder)
+    except backup.BackupError as exc:
+        status["error"] = str(exc)
+    else:
+        status.update(last=found[0] if found else None, count=len(found))
+    return status
+
+
 def _page(status: int = 200, preview=None, **forms):
     settings = _settings()
+    forms.setdefault("backup_form", BackupForm(formdata=None, data={
+        "folder": settings.backup_folder, "keep": settings.backup_keep}))
     forms.setdefault("smtp_form", _smtp_form(settings))
     forms.setdefault("test_form", TestEmailForm(formdata=None))
     forms.setdefault("sending_form", _sending_form(settings))
     forms.setdefault("templates_form", _templates_form(settings))
     return render_template("settings/index.html", settings=settings, preview=preview,
                            variables=TEMPLATE_VARIABLES, restore_form=ConfirmForm(formdata=None),
+                           backup_now_form=ConfirmForm(formdata=None), backup=_backup_status(settings),
                            **forms), status
 
 
@@ -202,3 +226,34 @@ def restore_templates():
         station_edit.restore_default_templates(db.session)
         flash("Modelos de e-mail restaurados para o padrão.", "success")
     return redirect(url_for("settings.index") + "#modelos")
+
+
+@bp.route("/backup", methods=["POST"])
+def backup_settings():
+    """Save the backup folder (checked by writing to it) and how many backups to keep."""
+    form = BackupForm()
+    valid = form.validate_on_submit()
+    folder = (form.folder.data or "").strip()
+    if folder and (problem := backup.check_folder(folder)):
+        form.folder.errors = [*form.folder.errors, problem]
+        valid = False
+    if not valid:
+        flash("Corrija os campos indicados; nada foi salvo.", "error")
+        return _page(400, backup_form=form)
+    station_edit.save_backup_settings(db.session, folder, form.keep.data)
+    flash("Configurações de backup salvas.", "success")
+    return redirect(url_for("settings.index") + "#backup")
+
+
+@bp.route("/backup/agora", methods=["POST"])
+def backup_now():
+    """"Fazer backup agora": the same backup as the daily task's."""
+    if ConfirmForm().validate_on_submit() and backup.sqlite_file(db.engine) is not None:
+        try:
+            item = backup.take_station_backup(db.session, db.engine, current_app.instance_path,
+                                              datetime.now())
+        except backup.BackupError as exc:
+            flash(f"Backup não feito: {exc}", "error")
+        else:
+            flash(f"Backup gravado em {item.path}.", "success")
+    return redirect(url_for("settings.index") + "#backup")

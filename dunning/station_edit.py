@@ -61,6 +61,14 @@ def save_sending(session: Session, resend_interval_days: int, only_overdue: bool
     session.commit()
 
 
+def save_backup_settings(session: Session, folder: str, keep: int) -> None:
+    """Store where backups go (empty = instance/backups) and how many are kept."""
+    settings = StationSettings.load(session)
+    settings.backup_folder = folder.strip()
+    settings.backup_keep = keep
+    session.commit()
+
+
 def current_templates(settings: StationSettings) -> Templates:
     """The sources in use, the built-in default standing in for an empty one."""
     default = default_templates()

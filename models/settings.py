@@ -34,6 +34,10 @@ class StationSettings(db.Model):
     text_template: Mapped[str] = mapped_column(Text, default="")
     html_template: Mapped[str] = mapped_column(Text, default="")
 
+    # Empty = instance/backups; a network share or a USB drive is fine (see dunning/backup.py).
+    backup_folder: Mapped[str] = mapped_column(String(1000), default="", server_default="")
+    backup_keep: Mapped[int] = mapped_column(default=30, server_default="30")
+
     @property
     def smtp_configured(self) -> bool:
         """A run can only send once a server and a sender are known."""
