@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         from blueprints.cli import run_reminder_job
         return run_reminder_job(app, date=args.date, dry_run=args.dry_run,
                                 as_json=args.json, customer=args.customer)
+    if args.host not in ("0.0.0.0", "::", ""):  # noqa: S104 - the address we were told to serve on
+        app.config["ALLOWED_HOSTS"].append(args.host if ":" not in args.host else f"[{args.host}]")
     from waitress import serve
     print(f"Servindo em http://{args.host}:{args.port}/ (Ctrl+C para parar)", flush=True)
     serve(app, host=args.host, port=args.port, threads=4)

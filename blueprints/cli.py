@@ -97,6 +97,26 @@ def create_user_command(name: str, password_stdin: bool) -> None:
     click.echo(f"Usuário {name.strip()} criado.")
 
 
+@bp.cli.command("set-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="read the new password from standard input (never from the command line)")
+def set_password_command(name: str, password_stdin: bool) -> None:
+    """Set a user's password (e.g. a forgotten one); every session of that user ends."""
+    from dunning.users import UserError, change_password, user_named
+    user = user_named(db.session, name)
+    if user is None:
+        click.echo(f"Erro: usuário '{name}' não encontrado.", err=True)
+        sys.exit(1)
+    try:
+        change_password(db.session, user, sys.stdin.readline().rstrip("\r\n"))
+    except UserError as exc:
+        click.echo(f"Erro: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"Senha de {user.username} alterada; as sessões abertas desse usuário foram "
+               f"encerradas.")
+
+
 @bp.cli.command("email-pendencia-financeira")
 @click.option("--date", "date_text", metavar="AAAA-MM-DD", help="run as of this date (default: today)")
 @click.option("--dry-run", is_flag=True, help="only show what would be sent: send and record nothing")

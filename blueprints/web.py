@@ -8,7 +8,9 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import exists, select
 
+from blueprints.guards import init_guards
 from dunning.formatting import format_brl, format_date, format_datetime
+from dunning.users import session_user
 from models import User, db
 
 login_manager = LoginManager()
@@ -19,13 +21,14 @@ PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static"}
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    """The logged-in user from the id stored in the session cookie."""
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def _load_user(token: str) -> User | None:
+    """The logged-in user of the session token in the cookie, while that session is open."""
+    return session_user(db.session, token)
 
 
 def init_web(app: Flask) -> None:
     """Login required everywhere, CSRF on every form, friendly error pages, pt-BR filters."""
+    init_guards(app)  # Host header first: nothing answers to another site's name
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Entre com seu usuário e senha para continuar."
@@ -38,7 +41,7 @@ def init_web(app: Flask) -> None:
     app.before_request(_require_login)
     app.after_request(_security_headers)
     app.jinja_env.globals["page_url"] = page_url
-    for code in (400, 403, 404, 405, 413, 500):
+    for code in (400, 403, 404, 405, 413, 429, 500):
         app.register_error_handler(code, _error_page)
     app.register_error_handler(CSRFError, _csrf_error)
 
@@ -123,6 +126,8 @@ ERROR_MESSAGES = {
     413: ("Arquivo grande demais", "O arquivo enviado passa do limite de tamanho permitido "
                                    "({limit} MB). Divida o arquivo ou peça para aumentar o limite "
                                    "(MAX_CONTENT_LENGTH em instance/config.py)."),
+    429: ("Muitas tentativas", "Houve tentativas demais de entrar a partir deste computador. "
+                               "Aguarde 15 minutos e tente de novo."),
     500: ("Erro interno", "Algo deu errado ao processar o pedido. Nada foi alterado; tente de novo "
                           "e, se o erro continuar, avise o suporte."),
 }

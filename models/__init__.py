@@ -23,10 +23,10 @@ from models.invoice import Invoice  # noqa: E402
 from models.policy import BillingAccount, CustomerAccountRule, GroupAccountRule  # noqa: E402
 from models.delivery import OutboxLine, Run, RunLock  # noqa: E402
 from models.settings import StationSettings  # noqa: E402
-from models.user import User  # noqa: E402
+from models.user import LoginSession, LoginThrottle, User  # noqa: E402
 
 __all__ = [
     "db", "Base", "Company", "Account", "Customer", "CustomerGroup", "SendEmail", "Invoice",
     "BillingAccount", "CustomerAccountRule", "GroupAccountRule", "Run", "OutboxLine", "RunLock",
-    "StationSettings", "User",
+    "StationSettings", "User", "LoginSession", "LoginThrottle",
 ]

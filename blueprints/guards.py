@@ -1,0 +1,129 @@
+"""Request guards of the browser side: which Host names we answer to, where a login may lead.
+
+Both defend the station's browser against other web sites: DNS rebinding (a site whose name
+resolves to 127.0.0.1 talks to the appliance under its own Host name) and open redirects (a
+crafted ``next`` sends staff from our login form to another site).
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from urllib.parse import unquote, urlsplit
+
+from flask import Flask, Response, current_app, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
+from werkzeug.urls import iri_to_uri
+
+# Always answered to: this PC's own names. Stations serving on another address add theirs with
+# TRUSTED_HOSTS in instance/config.py (README, "Segurança").
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+_HOST = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?", re.ASCII)
+# Endpoints a login must never lead back to (loops, or an action instead of a page).
+_NOT_A_DESTINATION = {"auth.login", "auth.logout", "auth.setup", "static"}
+MAX_NEXT = 2000
+
+# Failed logins per client address (blueprints/auth.py). In memory: right for the one waitress
+# process of a station; the per-user lock, which must survive restarts, is in the database
+# (dunning/users.py). A chain running several processes may set RATELIMIT_STORAGE_URI.
+limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", headers_enabled=False)
+
+
+def init_guards(app: Flask) -> None:
+    """Check the Host header before anything else runs (even the login and first-run pages);
+    limit failed logins per client address.
+
+    Werkzeug's own TRUSTED_HOSTS check cannot match an IPv6 literal such as ``[::1]``, so the
+    station's list is taken over here and Flask's check is switched off.
+    """
+    extra = app.config.get("TRUSTED_HOSTS") or ()
+    if isinstance(extra, str):
+        extra = [extra]
+    app.config["ALLOWED_HOSTS"] = [*LOOPBACK_HOSTS, *extra]
+    app.config["TRUSTED_HOSTS"] = None
+    app.before_request_funcs.setdefault(None, []).insert(0, _check_host)
+    limiter.init_app(app)
+
+
+def _check_host():
+    """A 400 page of its own: URLs cannot be built for a request under a foreign name."""
+    if not host_allowed(request.headers.get("Host", ""), current_app.config["ALLOWED_HOSTS"]):
+        return Response(_BAD_HOST_PAGE, 400, content_type="text/html; charset=utf-8")
+    return None
+
+
+_BAD_HOST_PAGE = (
+    '<!doctype html><html lang="pt-BR"><meta charset="utf-8"><title>Pedido inválido</title>'
+    "<h1>Pedido inválido</h1><p>Este sistema só atende pelo endereço deste computador "
+    "(http://127.0.0.1:8080/ ou http://localhost:8080/). Para usar outro nome ou endereço, "
+    "inclua-o em TRUSTED_HOSTS no arquivo instance/config.py (veja o README).</p></html>")
+
+
+def _split_host(value: str) -> tuple[str, int | None] | None:
+    """(name, port) of a ``Host`` value, lower-cased; None when it is not a well-formed one."""
+    match = _HOST.fullmatch(value.strip().lower())
+    if match is None:
+        return None
+    port = match["port"]
+    if port is not None and not 1 <= int(port) <= 65535:
+        return None
+    return _canonical(match["name"]), int(port) if port else None
+
+
+def _canonical(name: str) -> str:
+    """An IP literal in its one canonical spelling ([0:0::1] and [::1] are the same host)."""
+    bare = name[1:-1] if name.startswith("[") else name
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        return name
+    return f"[{address.compressed}]" if address.version == 6 else address.compressed
+
+
+def host_allowed(header: str, allowed: list[str]) -> bool:
+    """Whether the ``Host`` header names one of ``allowed`` (an entry with a port must match it).
+
+    No header, a malformed one, or any other name (a trailing dot included) is refused.
+    """
+    if not header or len(header) > 300:
+        return False
+    host = _split_host(header)
+    if host is None:
+        return False
+    for entry in allowed:
+        wanted = _split_host(entry)
+        if wanted is None:
+            continue
+        if wanted[0] == host[0] and wanted[1] in (None, host[1]):
+            return True
+    return False
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` when it is a plain path to a page of this app, else None.
+
+    Only what a browser cannot read as another site passes: one leading ``/``, no backslash,
+    no control or blank characters (browsers drop tabs and newlines, turning ``/\\t/x`` into
+    ``//x``), no scheme or host, not even once percent-decoded, and a GET route of ours.
+    """
+    if not target or len(target) > MAX_NEXT:
+        return None
+    for candidate in (target, unquote(target)):
+        if not candidate.startswith("/") or candidate[1:2] in ("/", "\\") or "\\" in candidate:
+            return None
+        if any(unicodedata.category(ch)[0] in "CZ" for ch in candidate):
+            return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    adapter = current_app.url_map.bind("localhost")
+    try:
+        endpoint, _ = adapter.match(parts.path, method="GET")
+    except (HTTPException, RequestRedirect):
+        return None
+    if endpoint in _NOT_A_DESTINATION:
+        return None
+    return iri_to_uri(target)
