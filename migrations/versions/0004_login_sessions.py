@@ -4,8 +4,8 @@ A session cookie now carries the token of a login_session row (deleted on logout
 password change); login_throttle counts failed logins per user name for the 15-minute lock.
 Existing sessions (cookies with a user id) are refused: everyone logs in again once.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004_login_sessions
+Revises: 0003_backup_settings
 Create Date: 2026-12-01 20:10:00.000000
 
 """
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0003'
-down_revision = '0002'
+revision = '0004_login_sessions'
+down_revision = '0003_backup_settings'
 branch_labels = None
 depends_on = None
 
