@@ -17,13 +17,18 @@ $(VENV)/.dev-installed: requirements-dev.txt $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# axe-core (the accessibility test's checker), pinned by its package-lock.json; needs npm.
+tests/axe/node_modules/axe-core/axe.min.js: tests/axe/package-lock.json
+	cd tests/axe && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 db: $(BIN)/activate
 	$(BIN)/flask --app app db upgrade
 
 run: db
 	$(BIN)/python app.py --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed tests/axe/node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.dev-installed

@@ -25,6 +25,12 @@ class PageForm(FlaskForm):
     class Meta(_PtMeta):
         pass
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "csrf_token" in self:
+            # Rendered without an id: a page with several forms would repeat id="csrf_token".
+            self.csrf_token.id = False
+
 
 class SubForm(Form):
     """A row inside a page's form (no CSRF of its own: the page's form carries it)."""
