@@ -159,12 +159,26 @@ def _echo_plan(result, customer: str | None) -> None:
         click.echo(f"O cliente {customer} não está habilitado para receber lembretes.")
         return
     rows = [(f"{r.customer_code} {r.customer_name}".strip()[:40], ", ".join(r.to),
-             str(len(r.invoices)), format_brl(r.overdue_cents)) for r in result.reminders]
+             r.level_name or "Aviso de vencimento", str(len(r.invoices)),
+             format_brl(r.overdue_cents)) for r in result.reminders]
     click.echo(f"\nLembretes a enviar: {len(rows)}")
     if rows:
-        _echo_table(("Cliente", "E-mails", "Faturas", "Vencido"), rows, right=(2, 3))
+        _echo_table(("Cliente", "E-mails", "Nível", "Faturas", "Vencido"), rows, right=(3, 4))
         total = sum(r.overdue_cents for r in result.reminders)
         click.echo(f"Total vencido: {format_brl(total)}")
+        moved = [(r.customer_code, inv) for r in result.reminders for inv in r.invoices if inv.moved]
+        if moved:
+            click.echo("Vencimentos em dia não útil (pagáveis sem acréscimo no dia útil seguinte):")
+            for code, inv in moved[:50]:
+                click.echo(f"  {code} {inv.document}: {format_date(inv.due_date)} -> "
+                           f"{format_date(inv.effective_due_date)}")
+            if len(moved) > 50:
+                click.echo(f"  ... e mais {len(moved) - 50}")
+    if result.held:
+        click.echo(f"\nEmpresas retidas (faturas fora de todas as mensagens): {len(result.held)}")
+        _echo_table(("Empresa", "Motivo", "Detalhe"),
+                    [(f"{h.code} {h.name}".strip()[:40], SKIP_REASON_LABELS[h.reason], h.detail)
+                     for h in result.held])
     click.echo(f"\nNão receberão lembrete: {len(result.skipped)}")
     if result.skipped:
         _echo_table(("Cliente", "Motivo"),
@@ -222,8 +236,8 @@ def export_policies_command(file: str | None) -> None:
 
 
 # configure-smtp and send-test-email live with the rest of the sending commands; backup and restore
-# with the backups.
-from blueprints import cli_backup, cli_delivery  # noqa: E402,F401
+# with the backups; settings, settings set and set-company with the station settings.
+from blueprints import cli_backup, cli_delivery, cli_settings  # noqa: E402,F401
 
 
 def run_reminder_job(app: Flask, date: str | None, dry_run: bool, as_json: bool,

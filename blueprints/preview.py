@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 MESSAGES_PER_PAGE = 10
 SKIPS_SHOWN = 200
 REASONS = {"no_email": "sem e-mail", "invalid_email": "e-mail inválido",
-           "nothing_overdue": "nada vencido", "recently_sent": "enviado recentemente"}
+           "nothing_overdue": "nada vencido", "recently_sent": "enviado recentemente",
+           "creditor_incomplete": "empresa credora sem nome, CNPJ ou endereço (CDC art. 42-A)"}
 
 
 class ConfirmForm(PageForm):
@@ -85,7 +86,6 @@ def index():
         customer=customer, customer_error=customer_error, plan=result, page=page,
         messages=messages, skip_counts=Counter(s.reason for s in result.skipped),
         skipped=result.skipped[:SKIPS_SHOWN], reasons=REASONS, settings=settings,
-        incomplete_creditors=result.incomplete_creditors(),
         state=current_app.extensions.get("send_now"), form=ConfirmForm(formdata=None))
 
 

@@ -10,7 +10,8 @@ from wtforms.validators import (DataRequired, InputRequired, Length, NumberRange
                                 ValidationError)
 
 from blueprints.forms import PageForm
-from dunning import backup, station_edit
+from dunning import backup, settings_registry, station_edit
+from dunning.bank_calendar import CALENDAR_CHOICES, STATES
 from dunning.delivery import CannotRun
 from dunning.manual import send_test_email
 from dunning.smtp import SmtpFailure, usable_address
@@ -64,6 +65,34 @@ class SendingForm(PageForm):
     contact_line = StringField("Linha de contato", validators=[Length(max=500)])
 
 
+def _registry(name: str):
+    """The registry's own check of setting ``name`` (the one `settings set` applies)."""
+    def check(form, field) -> None:
+        try:
+            settings_registry.REGISTRY[name].parse("" if field.data is None else str(field.data))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+    return check
+
+
+class CollectionForm(PageForm):
+    """Régua de cobrança: calendar, multa/juros, the pre-due notice (names as in `settings`)."""
+
+    calendario = SelectField("Calendário dos vencimentos", choices=[
+        SelectChoice(key, label.capitalize()) for key, label in CALENDAR_CHOICES.items()],
+        validators=[_registry("calendario")])
+    uf = SelectField("UF da estação (feriados estaduais)",
+                     choices=[SelectChoice("", "Nenhuma")] + [SelectChoice(s, s) for s in STATES],
+                     validators=[_registry("uf")])
+    feriados_extras = TextAreaField("Feriados extras (municipais)",
+                                    validators=[Length(max=5000), _registry("feriados_extras")])
+    multa_percentual = StringField("Multa por atraso (%)", validators=[_registry("multa_percentual")])
+    juros_percentual_mes = StringField("Juros de mora (% ao mês, pro rata die)",
+                                       validators=[_registry("juros_percentual_mes")])
+    aviso_vencimento_dias = StringField("Aviso de vencimento: dias antes (0 = desligado)",
+                                        validators=[_registry("aviso_vencimento_dias")])
+
+
 class TemplatesForm(PageForm):
     subject = StringField("Assunto", validators=[Length(max=500)])
     text = TextAreaField("Texto simples")
@@ -101,6 +130,13 @@ def _sending_form(settings: StationSettings) -> SendingForm:
         "shift_due_dates": settings.shift_due_dates, "contact_line": settings.contact_line})
 
 
+def _collection_form(settings: StationSettings) -> CollectionForm:
+    shown = dict((s.name, value) for s, value in settings_registry.current_values(db.session))
+    return CollectionForm(formdata=None, data={name: shown[name] for name in (
+        "calendario", "uf", "feriados_extras", "multa_percentual", "juros_percentual_mes",
+        "aviso_vencimento_dias")})
+
+
 def _templates_form(settings: StationSettings) -> TemplatesForm:
     current = station_edit.current_templates(settings)
     return TemplatesForm(formdata=None, data={"subject": current.subject, "text": current.text,
@@ -130,6 +166,7 @@ def _page(status: int = 200, preview=None, **forms):
     forms.setdefault("test_form", TestEmailForm(formdata=None))
     forms.setdefault("sending_form", _sending_form(settings))
     forms.setdefault("templates_form", _templates_form(settings))
+    forms.setdefault("collection_form", _collection_form(settings))
     return render_template("settings/index.html", settings=settings, preview=preview,
                            variables=TEMPLATE_VARIABLES, restore_form=ConfirmForm(formdata=None),
                            backup_now_form=ConfirmForm(formdata=None), backup=_backup_status(settings),
@@ -194,6 +231,21 @@ def sending():
                               form.contact_line.data or "")
     flash("Configurações de envio salvas.", "success")
     return redirect(url_for("settings.index") + "#envio")
+
+
+@bp.route("/regua", methods=["POST"])
+def collection():
+    """Save the régua de cobrança settings, each checked as `settings set` checks it."""
+    form = CollectionForm()
+    if not form.validate_on_submit():
+        flash("Corrija os campos indicados; nada foi salvo.", "error")
+        return _page(400, collection_form=form)
+    station_edit.save_registered(db.session, {
+        name: getattr(form, name).data or "" for name in (
+            "calendario", "uf", "feriados_extras", "multa_percentual", "juros_percentual_mes",
+            "aviso_vencimento_dias")})
+    flash("Régua de cobrança salva.", "success")
+    return redirect(url_for("settings.index") + "#regua")
 
 
 @bp.route("/modelos", methods=["POST"])

@@ -85,11 +85,14 @@ def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger
         session.add(record)
         session.commit()
         run_id = record.id
-        report = RunReport(run_id=run_id, as_of=as_of, marked_unknown=marked)
+        report = RunReport(run_id=run_id, as_of=as_of, marked_unknown=marked, held=due.held)
+        if due.held:
+            report.message = held_message(due.held)
         try:
             queue = _queue(session, run_id, due, report, options.clock())
-            batch = Sender(session, settings, config, options, lease, report,
-                           SendLog(Path(instance_path), run_id))
+            log = SendLog(Path(instance_path), run_id)
+            log.held(due.held, options.clock())
+            batch = Sender(session, settings, config, options, lease, report, log)
             batch.send_all(queue, progress)
         except Exception as exc:
             session.rollback()
@@ -101,6 +104,16 @@ def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger
     finally:
         session.rollback()
         lease.release()
+
+
+def held_message(held: list) -> str:
+    """pt-BR: which companies' invoices the run left out of every message, and why."""
+    parts = [f"{h.display_name} ({h.code}): {SKIP_REASON_LABELS.get(h.reason, h.reason)}, "
+             f"{h.detail}" for h in held]
+    message = "Faturas retidas, fora de todas as mensagens: " + "; ".join(parts) + "."
+    if any(h.reason == "creditor_incomplete" for h in held):
+        message += " Complete o cadastro em Empresas e Contas (ou `flask --app app set-company`)."
+    return message
 
 
 def _recover(session: Session, now: datetime) -> int:
@@ -132,7 +145,8 @@ def _queue(session: Session, run_id: int, due, report: RunReport,
             new.append(reminder)
         elif row.status in RETRYABLE:
             session.execute(update(OutboxLine).where(OutboxLine.id == row.id).values(
-                run_id=run_id, recipients=", ".join(reminder.to), updated_at=now))
+                run_id=run_id, recipients=", ".join(reminder.to), updated_at=now,
+                kind=reminder.kind, level=reminder.level_name))
             queue.append((OutboxItem(row.id, reminder.customer_code, list(reminder.to), due.as_of,
                                 row.attempts, row.status), reminder))
         else:  # refused for good earlier today (or sent by hand): not again today
@@ -143,7 +157,8 @@ def _queue(session: Session, run_id: int, due, report: RunReport,
         ids = dict(session.execute(insert(OutboxLine).returning(
             OutboxLine.customer_id, OutboxLine.id, sort_by_parameter_order=True), [
             {"run_id": run_id, "customer_id": r.customer_id, "as_of": due.as_of,
-             "status": LineStatus.PENDING.value, "recipients": ", ".join(r.to), "updated_at": now}
+             "status": LineStatus.PENDING.value, "recipients": ", ".join(r.to), "updated_at": now,
+             "kind": r.kind, "level": r.level_name}
             for r in new]).all())
         queue.extend((OutboxItem(ids[r.customer_id], r.customer_code, list(r.to), due.as_of), r)
                      for r in new)

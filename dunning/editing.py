@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from dunning.addresses import is_valid_email
+from dunning.creditor import creditor_gaps
+from dunning.taxid import is_valid_tax_id
+
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule,
                     CustomerGroup, GroupAccountRule, SendEmail)
 
@@ -60,6 +64,29 @@ def _replace_rules(rules: list, entries: list[AccountEntry], model: type) -> Non
             rules.remove(rule)
     for account_id, send in wanted.items():
         rules.append(model(account_id=account_id, send_email=send))
+
+
+def company_errors(code: str, name: str, tax_id: str, address: str, phone: str,
+                   email: str) -> list[str]:
+    """pt-BR errors of a company's data as the Empresas form checks it ([] = can be saved)."""
+    errors = []
+    if not code.strip() or len(code.strip()) > 40:
+        errors.append(f"Código da empresa inválido '{code}' (1 a 40 caracteres).")
+    for label, value, limit in (("Nome", name, 200), ("CNPJ", tax_id, 40),
+                                ("Endereço", address, 1000), ("Telefone", phone, 80),
+                                ("E-mail", email, 254)):
+        if len(value.strip()) > limit:
+            errors.append(f"{label}: no máximo {limit} caracteres (recebidos {len(value.strip())}).")
+    if tax_id.strip() and not is_valid_tax_id(tax_id.strip()):
+        errors.append(f"CNPJ inválido '{tax_id.strip()}' (confira os dígitos verificadores).")
+    if email.strip() and not is_valid_email(email.strip()):
+        errors.append(f"E-mail inválido '{email.strip()}'.")
+    return errors
+
+
+def creditor_missing(company: Company) -> list[str]:
+    """What CDC art. 42-A asks of the company that it still lacks (pt-BR; [] = complete)."""
+    return creditor_gaps(company.name, company.tax_id, company.address)
 
 
 def save_company(session: Session, company: Company, name: str, tax_id: str, address: str,

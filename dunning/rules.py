@@ -8,25 +8,35 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from operator import attrgetter
 
-import holidays
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from dunning.addresses import addresses_of, is_valid_email
+from dunning.bank_calendar import DueDateCalendar, parse_extra_dates
 from dunning.bulk import gc_paused
+from dunning.charges import updated_cents
+from dunning.creditor import creditor_gaps
 from dunning.formatting import cents_to_str
+from dunning.levels import Level, load_levels
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule, CustomerGroup,
                     GroupAccountRule, Invoice, OutboxLine, SendEmail, StationSettings)
 from models.delivery import DELIVERED_STATUSES
 
-SKIP_REASONS = ("no_email", "invalid_email", "nothing_overdue", "recently_sent")
+# In the order the rules check them (README, "Motivos"): a company held back comes first, since
+# its invoices are out of the message before anything overdue is looked for.
+SKIP_REASONS = ("creditor_incomplete", "nothing_overdue", "no_email", "invalid_email",
+                "recently_sent")
+# Company hold-back reasons, most important first (i9's stale_data goes before this one).
+HOLD_REASONS = ("creditor_incomplete",)
 # How staff read a skip reason, on screen and in the dry-run table.
 SKIP_REASON_LABELS = {
     "no_email": "sem e-mail cadastrado",
     "invalid_email": "nenhum e-mail válido",
     "nothing_overdue": "nada vencido além da tolerância",
     "recently_sent": "lembrete já enviado dentro do intervalo de reenvio",
+    "creditor_incomplete": "empresa credora sem nome, CNPJ ou endereço (CDC art. 42-A)",
 }
+OVERDUE, DUE_SOON = "overdue", "due_soon"
 
 
 @dataclass(slots=True)
@@ -51,13 +61,25 @@ class PlannedInvoice:
     digitable_line: str = ""
     pix_code: str = ""
     payment_link: str = ""
+    # Saldo with multa and juros (dunning.charges), None when the station charges neither.
+    updated_cents: int | None = None
+
+    @property
+    def moved(self) -> bool:
+        """Whether the calendar moved the due date (shown next to the printed one)."""
+        return self.effective_due_date != self.due_date
 
     def to_json(self) -> dict:
-        """The invoice as SPEC §6's JSON shows it."""
-        return {"empresa": self.company_code, "documento": self.document,
-                "parcela": self.installment, "conta": self.account_code,
-                "vencimento": self.due_date.isoformat(), "saldo": cents_to_str(self.balance_cents),
-                "dias_atraso": self.days_late, "vencido": self.overdue}
+        """The invoice as SPEC §6's JSON shows it (plus §9's saldo_atualizado when charged)."""
+        out = {"empresa": self.company_code, "documento": self.document,
+               "parcela": self.installment, "conta": self.account_code,
+               "vencimento": self.due_date.isoformat(), "saldo": cents_to_str(self.balance_cents),
+               "dias_atraso": self.days_late, "vencido": self.overdue}
+        if self.moved:
+            out["vencimento_efetivo"] = self.effective_due_date.isoformat()
+        if self.updated_cents is not None:
+            out["saldo_atualizado"] = cents_to_str(self.updated_cents)
+        return out
 
 
 @dataclass
@@ -74,6 +96,7 @@ class CompanyStatement:
     invoices: list[PlannedInvoice]          # overdue first (most late first), then the others
     overdue_cents: int = 0
     open_cents: int = 0
+    updated_cents: int | None = None        # open total with multa and juros, when charged
 
 
 @dataclass
@@ -88,6 +111,13 @@ class Reminder:
     companies: list[CompanyStatement]
     overdue_cents: int = 0
     open_cents: int = 0
+    kind: str = OVERDUE                      # or DUE_SOON, the pre-due notice
+    level: Level | None = None               # the escalation level (None for DUE_SOON)
+    updated_cents: int | None = None         # open total with multa and juros, when charged
+
+    @property
+    def level_name(self) -> str:
+        return self.level.name if self.level is not None else ""
 
     @property
     def invoices(self) -> list[PlannedInvoice]:
@@ -96,8 +126,8 @@ class Reminder:
 
     def to_json(self) -> dict:
         """The reminder as SPEC §6's JSON shows it."""
-        return {"customer": self.customer_code, "to": list(self.to),
-                "invoices": [inv.to_json() for inv in self.invoices]}
+        return {"customer": self.customer_code, "to": list(self.to), "kind": self.kind,
+                "level": self.level_name, "invoices": [inv.to_json() for inv in self.invoices]}
 
 
 @dataclass(frozen=True)
@@ -112,6 +142,25 @@ class Skip:
         return {"customer": self.customer_code, "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class HeldCompany:
+    """A company whose invoices are left out of every message of the run, and why."""
+
+    company_id: int
+    code: str
+    name: str
+    reason: str                 # one of HOLD_REASONS
+    detail: str                 # pt-BR: what is missing, how old the data is
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"Empresa {self.code}"
+
+    def to_json(self) -> dict:
+        return {"empresa": self.code, "nome": self.name, "reason": self.reason,
+                "detail": self.detail}
+
+
 @dataclass
 class Plan:
     """Everything a run on ``as_of`` would send, and every enabled customer it would skip."""
@@ -119,19 +168,17 @@ class Plan:
     as_of: date
     reminders: list[Reminder] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    # Held-back companies whose overdue invoices some enabled customer's message left out.
+    held: list[HeldCompany] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        """SPEC §6's dry-run JSON."""
-        return {"date": self.as_of.isoformat(),
-                "reminders": [r.to_json() for r in self.reminders],
-                "skipped": [s.to_json() for s in self.skipped]}
-
-    def incomplete_creditors(self) -> list[tuple[str, int, str]]:
-        """(code, id, name) of the companies the messages name without the address or CNPJ that
-        CDC art. 42-A requires in every collection notice."""
-        missing = {(c.company_code, c.company_id, c.name) for r in self.reminders
-                   for c in r.companies if not (c.address.strip() and c.tax_id.strip())}
-        return sorted(missing)
+        """SPEC §6's dry-run JSON (with §9's additions)."""
+        out = {"date": self.as_of.isoformat(),
+               "reminders": [r.to_json() for r in self.reminders],
+               "skipped": [s.to_json() for s in self.skipped]}
+        if self.held:  # only when something was held back: SPEC §6's shape otherwise
+            out["held"] = [h.to_json() for h in self.held]
+        return out
 
 
 class UnknownCustomer(LookupError):
@@ -142,16 +189,14 @@ class UnknownCustomer(LookupError):
         self.code = code
 
 
-def brazil_calendar() -> holidays.HolidayBase:
-    """Brazilian national holidays (no state or municipal ones), years filled in on demand."""
-    return holidays.country_holidays("BR")
+def brazil_calendar(kind: str = "nacional") -> DueDateCalendar:
+    """Brazilian national holidays (``kind`` "bancario" adds the bank ones), years on demand."""
+    return DueDateCalendar(kind)
 
 
-def effective_due_date(due: date, calendar: holidays.HolidayBase) -> date:
-    """``due`` moved to the next business day when it falls on a weekend or national holiday."""
-    while due.weekday() >= 5 or due in calendar:
-        due += timedelta(days=1)
-    return due
+def effective_due_date(due: date, calendar: DueDateCalendar) -> date:
+    """``due`` moved to the next business day when it falls on a weekend or holiday."""
+    return calendar.next_business_day(due)
 
 
 @dataclass(frozen=True)
@@ -159,6 +204,21 @@ class _Settings:
     resend_interval_days: int = 7
     only_overdue: bool = False
     shift_due_dates: bool = True
+    bank_calendar: str = "bancario"
+    state: str = ""
+    extra_holidays: str = ""
+    late_fee_bp: int = 0
+    interest_bp_month: int = 0
+    due_soon_days: int = 0
+
+    def calendar(self) -> DueDateCalendar:
+        """The calendar that moves due dates (extra dates that do not parse are ignored here:
+        they are checked when saved)."""
+        try:
+            extra = frozenset(parse_extra_dates(self.extra_holidays or ""))
+        except ValueError:
+            extra = frozenset()
+        return DueDateCalendar(self.bank_calendar, self.state, extra)
 
 
 @dataclass(slots=True)
@@ -192,7 +252,8 @@ def plan(session: Session, as_of: date, customer_code: str | None = None) -> Pla
     companies = {cid: tuple(rest) for cid, *rest in session.execute(
         select(Company.id, Company.code, Company.name, Company.tax_id, Company.address,
                Company.phone, Company.email))}
-    builder = _PlanBuilder(as_of, settings, accounts, companies)
+    held = _held_companies(companies)
+    builder = _PlanBuilder(as_of, settings, accounts, companies, held, load_levels(session))
     with gc_paused():  # nothing built here forms a cycle
         return _build(session, as_of, customer_id, candidates, last_sent, builder)
 
@@ -210,6 +271,8 @@ def _build(session: Session, as_of: date, customer_id: int | None, candidates: d
     result = Plan(as_of=as_of)
     for cid, candidate in candidates.items():
         builder.decide(candidate, open_items.pop(cid), last_sent.get(cid), result)
+    result.held = sorted((builder.held[company_id] for company_id in builder.held_used),
+                         key=lambda h: h.code)
     result.reminders.sort(key=lambda r: r.customer_code)
     result.skipped.sort(key=lambda s: s.customer_code)
     return result
@@ -217,10 +280,23 @@ def _build(session: Session, as_of: date, customer_id: int | None, candidates: d
 
 def _load_settings(session: Session) -> _Settings:
     """The sending settings, or their defaults before staff ever saved them (without writing)."""
+    s = StationSettings
     row = session.execute(select(
-        StationSettings.resend_interval_days, StationSettings.only_overdue,
-        StationSettings.shift_due_dates).where(StationSettings.id == 1)).first()
+        s.resend_interval_days, s.only_overdue, s.shift_due_dates, s.bank_calendar, s.state,
+        s.extra_holidays, s.late_fee_bp, s.interest_bp_month, s.due_soon_days)
+        .where(s.id == 1)).first()
     return _Settings(*row) if row else _Settings()
+
+
+def _held_companies(companies: dict[int, tuple[str, ...]]) -> dict[int, HeldCompany]:
+    """The companies no message may name as creditor (CDC art. 42-A), by id."""
+    held = {}
+    for company_id, (code, name, tax_id, address, *_) in companies.items():
+        missing = creditor_gaps(name, tax_id, address)
+        if missing:
+            held[company_id] = HeldCompany(company_id, code, name, "creditor_incomplete",
+                                           "falta " + ", ".join(missing))
+    return held
 
 
 def _enabled_customers(session: Session, customer_id: int | None) -> dict[int, _Candidate]:
@@ -296,14 +372,19 @@ class _PlanBuilder:
     """Rules 5-8 for one customer at a time, with the per-date work cached across customers."""
 
     def __init__(self, as_of: date, settings: _Settings, accounts: dict[int, str],
-                 companies: dict[int, tuple[str, ...]]):
+                 companies: dict[int, tuple[str, ...]], held: dict[int, HeldCompany],
+                 levels: list[Level]):
         self.as_of = as_of
+        self.held = held
+        self.held_used: set[int] = set()
+        self.levels = levels
+        self.charged = bool(settings.late_fee_bp or settings.interest_bp_month)
         self.settings = settings
         self.interval = max(1, settings.resend_interval_days or 0)
         self.accounts = accounts
         self.companies = companies
         self.company_codes = {cid: company[0] for cid, company in companies.items()}
-        self.calendar = brazil_calendar()
+        self.calendar = settings.calendar()
         self.dates: dict = {}        # stored due date -> (due, effective due, days late)
         self.issued: dict = {}       # stored issue date -> date
         self.addresses: dict[str, bool] = {}
@@ -326,11 +407,15 @@ class _PlanBuilder:
             rows = [row for row in rows if row[2] in candidate.scope]
         cutoff = self.as_of - timedelta(days=candidate.tolerance_days)
         dates, due_of = self.dates, self._due
+        held_reason = None
+        if self.held:
+            rows, held_reason = self._hold_back(rows, cutoff)
         for row in rows:
             if (dates.get(row[4]) or due_of(row[4]))[1] < cutoff:     # rule 6
                 break
         else:
-            result.skipped.append(Skip(candidate.id, candidate.code, "nothing_overdue"))
+            result.skipped.append(Skip(candidate.id, candidate.code,
+                                       held_reason or "nothing_overdue"))
             return
         given = addresses_of(candidate.email_addresses)
         to = [a for a in given if is_valid_email(a, self.addresses)]
@@ -346,11 +431,37 @@ class _PlanBuilder:
         else:
             result.reminders.append(self._reminder(candidate, to, rows, cutoff))
 
+    def _hold_back(self, rows: list, cutoff: date) -> tuple[list, str | None]:
+        """``rows`` without the held companies' items, and the most important reason among the
+        held companies that had something overdue here (None when none had)."""
+        kept, reason = [], None
+        held, dates, due_of = self.held, self.dates, self._due
+        for row in rows:
+            company = held.get(row[3])
+            if company is None:
+                kept.append(row)
+            elif (dates.get(row[4]) or due_of(row[4]))[1] < cutoff:
+                self.held_used.add(row[3])
+                if reason is None or HOLD_REASONS.index(company.reason) < HOLD_REASONS.index(reason):
+                    reason = company.reason
+        return kept, reason
+
+    def _level(self, days_late: int) -> Level | None:
+        """The level of a reminder whose most-late invoice is ``days_late`` late: the last one
+        that starts at or before it (the first level when it starts later still)."""
+        chosen = self.levels[0] if self.levels else None
+        for level in self.levels:
+            if level.start_days <= days_late:
+                chosen = level
+        return chosen
+
     def _reminder(self, candidate: _Candidate, to: list[str], rows: list, cutoff: date) -> Reminder:
         by_company: dict[int, list] = {}     # company id -> [invoices, overdue cents, open cents]
         codes, accounts, dates, due_of, issued_dates, issue_of = (
             self.company_codes, self.accounts, self.dates, self._due, self.issued, self._issue)
         only_overdue = self.settings.only_overdue
+        as_of, charged, most_late = self.as_of, self.charged, 0
+        fee, interest = self.settings.late_fee_bp, self.settings.interest_bp_month
         for (invoice_id, _, account_id, company_id, stored_due, balance, document, installment,
              issued, amount, digitable, pix, link) in rows:
             due, effective, days_late = dates.get(stored_due) or due_of(stored_due)
@@ -363,28 +474,39 @@ class _PlanBuilder:
                                      accounts[account_id], issued, due, effective, amount,
                                      balance, days_late, overdue, digitable or "", pix or "",
                                      link or "")
+            if overdue and days_late > most_late:
+                most_late = days_late
             part = by_company.get(company_id)
             if part is None:
-                part = by_company[company_id] = [[], 0, 0]
+                part = by_company[company_id] = [[], 0, 0, 0]
             part[0].append(invoice)
             part[2] += balance
             if overdue:
                 part[1] += balance
+            if charged:
+                # Charges only once the effective due date has passed (FEBRABAN: a bill due on a
+                # non-business day is paid on the next one without charges).
+                invoice.updated_cents = updated_cents(balance, days_late if as_of > effective
+                                                      else 0, fee, interest)
+                part[3] += invoice.updated_cents
         statements = [self._statement(company_id, *part) for company_id, part in by_company.items()]
         if len(statements) > 1:
             statements.sort(key=lambda s: s.company_code)
         return Reminder(candidate.id, candidate.code, candidate.name, candidate.tax_id, to,
                         statements, overdue_cents=sum(s.overdue_cents for s in statements),
-                        open_cents=sum(s.open_cents for s in statements))
+                        open_cents=sum(s.open_cents for s in statements),
+                        level=self._level(most_late),
+                        updated_cents=sum(s.updated_cents for s in statements) if charged else None)
 
     def _statement(self, company_id: int, invoices: list[PlannedInvoice], overdue_cents: int,
-                   open_cents: int) -> CompanyStatement:
+                   open_cents: int, charged_cents: int) -> CompanyStatement:
         """One Empresa's part of a reminder; its totals are those of the invoices it lists."""
         if len(invoices) > 1:
             invoices.sort(key=_listing_order)
         # companies[id] = (code, name, tax_id, address, phone, email), CompanyStatement's order
         return CompanyStatement(company_id, *self.companies[company_id], invoices,
-                                overdue_cents=overdue_cents, open_cents=open_cents)
+                                overdue_cents=overdue_cents, open_cents=open_cents,
+                                updated_cents=charged_cents if self.charged else None)
 
 
 # Rule 8's order: overdue first, most days late first, then the rest by due date. Within one

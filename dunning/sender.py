@@ -70,6 +70,7 @@ class RunReport:
     message: str = ""
     lines: list[LineResult] = field(default_factory=list)
     marked_unknown: int = 0           # lines left `sending` by a dead run, found at the start
+    held: list = field(default_factory=list)  # dunning.rules.HeldCompany: kept out of every message
 
     def count(self, *statuses: str) -> int:
         return sum(1 for line in self.lines if line.status in statuses)
@@ -93,12 +94,13 @@ class RunReport:
         """SPEC §6: 0 all sent or nothing due, 1 some failed, 2 could not run at all."""
         if self.status == "stopped" and not self.sent:
             return 2
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.held else 0
 
     def to_json(self) -> dict:
         return {"date": self.as_of.isoformat(), "run": self.run_id, "status": self.status,
                 "message": self.message, "sent": self.sent, "failed": self.failed,
                 "skipped": self.skipped, "marked_unknown": self.marked_unknown,
+                "held": [h.to_json() for h in self.held],
                 "lines": [line.to_json() for line in self.lines]}
 
 
@@ -144,6 +146,17 @@ class SendLog:
                      f"para={', '.join(line.recipients)} tentativas={line.attempts} "
                      f"message_id={line.message_id or '-'} smtp={line.smtp_code or '-'} "
                      f"resposta=\"{reply}\"\n")
+
+    def held(self, companies: list, when: datetime) -> None:
+        """One line per company kept out of the run's messages, and why."""
+        if not companies:
+            return
+        if self._file is None:
+            self._file = self.path.open("a", encoding="utf-8", buffering=1)
+        for company in companies:
+            self._file.write(f"{when.isoformat(timespec='seconds')} run={self.run_id} "
+                             f"empresa={company.code} retida={company.reason} "
+                             f"nome=\"{company.name}\" detalhe=\"{company.detail}\"\n")
 
     def close(self) -> None:
         if self._file is not None:

@@ -13,17 +13,33 @@ from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from markupsafe import Markup, escape
 from jinja2.sandbox import SandboxedEnvironment
 
+from dunning.charges import ESTIMATE_NOTE, format_percent
 from dunning.formatting import format_brl, format_date
-from dunning.rules import CompanyStatement, PlannedInvoice, Reminder
+from dunning.levels import DEFAULT_LEVELS, Level
+from dunning.rules import DUE_SOON, CompanyStatement, PlannedInvoice, Reminder
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
+# Every level keeps the seed's subject (the level's wording is in the body); staff may give a
+# level a subject of its own.
 DEFAULT_SUBJECT = "Pendências financeiras em aberto - {{ company_names }}"
+DUE_SOON_SUBJECT = "Aviso de vencimento - {{ company_names }}"
+# The built-in templates of each kind of message: (text file, html file, subject).
+_BUILTIN = {"statement": ("statement.txt", "statement.html", DEFAULT_SUBJECT),
+            "due_soon": ("due_soon.txt", "due_soon.html", DUE_SOON_SUBJECT)}
 # The filters pages and e-mails share (registered on the app's Jinja environment too).
 FILTERS = {"brl": format_brl, "data": format_date}
+
+
+def lines_to_html(value: str) -> Markup:
+    """Text with its line breaks kept in HTML (an address typed on several lines), escaped."""
+    return Markup("<br>").join(escape(line) for line in str(value).replace("\r\n", "\n").split("\n"))
+
+
 # The e-mails' copy: a run formats the same few due dates thousands of times.
-_EMAIL_FILTERS = {**FILTERS, "data": lru_cache(maxsize=4096)(format_date)}
+_EMAIL_FILTERS = {**FILTERS, "data": lru_cache(maxsize=4096)(format_date), "linhas": lines_to_html}
 # What a template may use, for the settings page's help text (pt-BR, shown to staff).
 TEMPLATE_VARIABLES = {
     "reminder": "o aviso: customer_name, customer_code, tax_id, to, invoices, overdue_cents, "
@@ -33,10 +49,15 @@ TEMPLATE_VARIABLES = {
                  "digitable_line, pix_code, payment_link), overdue_cents, open_cents",
     "company_names": "nomes das empresas credoras, separados por vírgula",
     "as_of": "data do envio",
+    "level": "o nível da régua: name, number (1, 2, 3...), start_days (vazio no aviso de "
+             "vencimento)",
+    "charges": "multa e juros, quando configurados: late_fee, interest (textos como 2,00), "
+               "note (o aviso de estimativa); vazio quando não há",
     "contact_line": "linha de contato (configuração, ou telefone/e-mail das empresas)",
     "sender_name": "nome do remetente",
     "|brl": "filtro: centavos como R$ 1.234,56",
     "|data": "filtro: data como dd/mm/aaaa",
+    "|linhas": "filtro (HTML): mantém as quebras de linha, por exemplo do endereço",
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 MAX_SUBJECT = 200
@@ -64,7 +85,7 @@ class _Sandbox(SandboxedEnvironment):
         return super().is_safe_attribute(obj, attr, value)
 
 
-_PLAIN_DATA = frozenset({Reminder, CompanyStatement, PlannedInvoice})
+_PLAIN_DATA = frozenset({Reminder, CompanyStatement, PlannedInvoice, Level})
 
 
 def _environment(autoescape: bool, sandboxed: bool = True) -> Environment:
@@ -84,22 +105,49 @@ _BUILTIN_TEXT_ENV = _environment(autoescape=False, sandboxed=False)
 _BUILTIN_HTML_ENV = _environment(autoescape=True, sandboxed=False)
 
 
-def default_templates() -> Templates:
-    """The built-in templates' sources (what "Restaurar padrão" puts back)."""
-    return Templates(subject=DEFAULT_SUBJECT,
-                     text=(TEMPLATE_DIR / "statement.txt").read_text(encoding="utf-8"),
-                     html=(TEMPLATE_DIR / "statement.html").read_text(encoding="utf-8"))
+def default_templates(message: str = "statement") -> Templates:
+    """The built-in templates' sources (what "Restaurar padrão" puts back); ``message`` is
+    "statement" (the overdue reminder, every level) or "due_soon" (the pre-due notice)."""
+    text_file, html_file, subject = _BUILTIN[message]
+    return Templates(subject=subject,
+                     text=(TEMPLATE_DIR / text_file).read_text(encoding="utf-8"),
+                     html=(TEMPLATE_DIR / html_file).read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=32)
-def _compiled(kind: str, source: str):
+def _compiled(kind: str, source: str, message: str = "statement"):
     """A template compiled once per source text (the batch renders thousands of messages)."""
     if source:
         return (_HTML_ENV if kind == "html" else _TEXT_ENV).from_string(source)
     env = _BUILTIN_HTML_ENV if kind == "html" else _BUILTIN_TEXT_ENV
+    text_file, html_file, subject = _BUILTIN[message]
     if kind == "subject":
-        return env.from_string(DEFAULT_SUBJECT)
-    return env.get_template("statement.html" if kind == "html" else "statement.txt")
+        return env.from_string(subject)
+    return env.get_template(html_file if kind == "html" else text_file)
+
+
+def templates_for(reminder: Reminder, settings) -> tuple[Templates, str]:
+    """The sources ``reminder`` is rendered from, and which built-in one stands in for ''.
+
+    A level's own template wins over the station's common one, which wins over the built-in.
+    """
+    if reminder.kind == DUE_SOON:
+        return Templates(getattr(settings, "due_soon_subject_template", ""),
+                         getattr(settings, "due_soon_text_template", ""),
+                         getattr(settings, "due_soon_html_template", "")), "due_soon"
+    level = reminder.level
+    return Templates((level and level.subject) or settings.subject_template,
+                     (level and level.text) or settings.text_template,
+                     (level and level.html) or settings.html_template), "statement"
+
+
+def charges_context(settings) -> dict | None:
+    """What the templates say about multa and juros, None when the station charges neither."""
+    fee, interest = getattr(settings, "late_fee_bp", 0), getattr(settings, "interest_bp_month", 0)
+    if not (fee or interest):
+        return None
+    return {"late_fee": format_percent(fee), "interest": format_percent(interest),
+            "note": ESTIMATE_NOTE}
 
 
 def clean_header(value: str, limit: int = MAX_SUBJECT) -> str:
@@ -132,9 +180,9 @@ def render(reminder: Reminder, settings, as_of: date,
     ``settings`` needs ``subject_template``, ``text_template``, ``html_template``,
     ``contact_line`` and ``sender_name`` (a StationSettings row).
     """
+    chosen, message = templates_for(reminder, settings)
     if templates is None:
-        templates = Templates(settings.subject_template, settings.text_template,
-                              settings.html_template)
+        templates = chosen
     context = {
         "reminder": reminder,
         "companies": reminder.companies,
@@ -142,20 +190,24 @@ def render(reminder: Reminder, settings, as_of: date,
         "as_of": as_of,
         "contact_line": contact_line_for(reminder, settings.contact_line or ""),
         "sender_name": settings.sender_name or "",
+        "level": reminder.level,
+        "charges": charges_context(settings),
     }
-    subject = clean_header(_compiled("subject", templates.subject).render(context))
-    text = _compiled("text", templates.text).render(context)
-    html = _compiled("html", templates.html).render(context)
+    subject = clean_header(_compiled("subject", templates.subject, message).render(context))
+    text = _compiled("text", templates.text, message).render(context)
+    html = _compiled("html", templates.html, message).render(context)
     return subject, text, html
 
 
-def validate_templates(templates: Templates, settings, as_of: date) -> dict[str, str]:
-    """Errors by field ('subject', 'text', 'html') of templates that do not render a sample.
+def validate_templates(templates: Templates, settings, as_of: date,
+                       sample: Reminder | None = None) -> dict[str, str]:
+    """Errors by field ('subject', 'text', 'html') of templates that do not render a sample, or
+    whose message lacks the creditor's identification or the invoices.
 
     Used on save: a template that fails here would fail every message of the next run.
     """
     errors: dict[str, str] = {}
-    sample = sample_reminder(as_of)
+    sample = sample or sample_reminder(as_of)
     for kind in ("subject", "text", "html"):
         source = getattr(templates, kind)
         try:
@@ -174,7 +226,24 @@ def validate_templates(templates: Templates, settings, as_of: date) -> dict[str,
             errors[kind] = "O texto ficou vazio."
         if kind == "html" and not html.strip():
             errors[kind] = "O HTML ficou vazio."
+        if kind in ("text", "html") and kind not in errors:
+            missing = missing_required_parts(sample, text if kind == "text" else html)
+            if missing:
+                errors[kind] = ("A mensagem precisa mostrar " + ", ".join(missing) +
+                                " (Código de Defesa do Consumidor, art. 42-A).")
     return errors
+
+
+def missing_required_parts(sample: Reminder, body: str) -> list[str]:
+    """What CDC art. 42-A (and the reminder's purpose) needs that ``body`` does not show: the
+    creditor's name, CNPJ and address, and the list of invoices (pt-BR, [] = complete)."""
+    company = sample.companies[0]
+    folded = " ".join(body.replace("<br>", " ").split())
+    needed = (("o nome do credor", company.name), ("o CNPJ do credor", company.tax_id),
+              ("o endereço do credor", company.address),
+              ("a lista de faturas", company.invoices[0].document))
+    return [label for label, value in needed if " ".join(str(escape(value)).split()) not in folded
+            and " ".join(value.split()) not in folded]
 
 
 def sample_reminder(as_of: date) -> Reminder:

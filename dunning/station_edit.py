@@ -69,6 +69,16 @@ def save_backup_settings(session: Session, folder: str, keep: int) -> None:
     session.commit()
 
 
+def save_registered(session: Session, values: dict[str, str]) -> None:
+    """Store several registered settings at once (all checked first: all or nothing)."""
+    from dunning.settings_registry import REGISTRY
+    parsed = {REGISTRY[name].attr: REGISTRY[name].parse(text) for name, text in values.items()}
+    settings = StationSettings.load(session)
+    for attr, value in parsed.items():
+        setattr(settings, attr, value)
+    session.commit()
+
+
 def current_templates(settings: StationSettings) -> Templates:
     """The sources in use, the built-in default standing in for an empty one."""
     default = default_templates()

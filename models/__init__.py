@@ -22,11 +22,11 @@ from models.party import Account, Company, Customer, CustomerGroup, SendEmail  #
 from models.invoice import Invoice  # noqa: E402
 from models.policy import BillingAccount, CustomerAccountRule, GroupAccountRule  # noqa: E402
 from models.delivery import OutboxLine, Run, RunLock  # noqa: E402
-from models.settings import StationSettings  # noqa: E402
+from models.settings import EscalationLevel, StationSettings  # noqa: E402
 from models.user import LoginSession, LoginThrottle, User  # noqa: E402
 
 __all__ = [
     "db", "Base", "Company", "Account", "Customer", "CustomerGroup", "SendEmail", "Invoice",
     "BillingAccount", "CustomerAccountRule", "GroupAccountRule", "Run", "OutboxLine", "RunLock",
-    "StationSettings", "User", "LoginSession", "LoginThrottle",
+    "StationSettings", "EscalationLevel", "User", "LoginSession", "LoginThrottle",
 ]

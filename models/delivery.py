@@ -64,6 +64,10 @@ class OutboxLine(db.Model):
     as_of: Mapped[date]
     status: Mapped[str] = mapped_column(String(20), default=LineStatus.PENDING.value)
     skip_reason: Mapped[str] = mapped_column(String(30), default="")
+    # "overdue" (the daily reminder) or "due_soon" (the pre-due notice), and the escalation
+    # level's name the message used ('' for due_soon and for skips).
+    kind: Mapped[str] = mapped_column(String(10), default="overdue", server_default="overdue")
+    level: Mapped[str] = mapped_column(String(60), default="", server_default="")
     recipients: Mapped[str] = mapped_column(Text, default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[str] = mapped_column(String(255), default="")

@@ -38,6 +38,20 @@ class StationSettings(db.Model):
     backup_folder: Mapped[str] = mapped_column(String(1000), default="", server_default="")
     backup_keep: Mapped[int] = mapped_column(default=30, server_default="30")
 
+    # Régua de cobrança (issue 11). Which calendar moves due dates: "bancario" (national holidays
+    # plus the days without banking service nationwide) or "nacional" (national holidays only).
+    bank_calendar: Mapped[str] = mapped_column(String(10), default="bancario")
+    state: Mapped[str] = mapped_column(String(2), default="")            # UF, '' = none
+    extra_holidays: Mapped[str] = mapped_column(Text, default="")        # ISO dates, comma-separated
+    # Percentages in hundredths (200 = 2,00 %): exact, no float, no Decimal column quirks.
+    late_fee_bp: Mapped[int] = mapped_column(default=0)                  # multa, at most 200
+    interest_bp_month: Mapped[int] = mapped_column(default=0)            # juros de mora ao mês
+    due_soon_days: Mapped[int] = mapped_column(default=0)                # aviso de vencimento, 0 = off
+    # The pre-due reminder's templates ('' = built-in default).
+    due_soon_subject_template: Mapped[str] = mapped_column(Text, default="")
+    due_soon_text_template: Mapped[str] = mapped_column(Text, default="")
+    due_soon_html_template: Mapped[str] = mapped_column(Text, default="")
+
     @property
     def smtp_configured(self) -> bool:
         """A run can only send once a server and a sender are known."""
@@ -52,3 +66,20 @@ class StationSettings(db.Model):
             session.add(row)
             session.flush()
         return row
+
+
+class EscalationLevel(db.Model):
+    """A level of the régua de cobrança: a reminder whose most-late invoice is at least
+    ``start_days`` late uses this level's name and templates ('' = the built-in default).
+
+    No rows = the built-in three levels (dunning.levels.DEFAULT_LEVELS).
+    """
+
+    __tablename__ = "escalation_level"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    start_days: Mapped[int] = mapped_column(unique=True)
+    name: Mapped[str] = mapped_column(String(60), default="")
+    subject_template: Mapped[str] = mapped_column(Text, default="")
+    text_template: Mapped[str] = mapped_column(Text, default="")
+    html_template: Mapped[str] = mapped_column(Text, default="")

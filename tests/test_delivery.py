@@ -18,6 +18,7 @@ from dunning.runlock import acquire
 from dunning.smtp import Throttle
 from models import Company, Customer, OutboxLine, Run, RunLock
 from smtpserver import configure_station, free_port
+from stations import complete_creditors
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 11, 27)
@@ -36,6 +37,7 @@ def load_customers(session, count: int = 3, extra_rows: str = "") -> list[str]:
     for customer in session.scalars(select(Customer)):
         customer.send_email = "sim"
     session.commit()
+    complete_creditors(session)
     return [f"c{n}@cliente.example.com" for n in range(1, count + 1)]
 
 

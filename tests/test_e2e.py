@@ -137,6 +137,13 @@ def test_station_day_in_the_browser(page: Page, smtp_server, tmp_path):
     expect(page.get_by_text("Vencimentos do grupo salvos.")).to_be_visible()
     shot(page, "08-grupo")
 
+    # The creditor's address (CDC art. 42-A): without it the company is held back.
+    page.get_by_role("link", name="Empresas e Contas").click()
+    page.get_by_role("link", name="1", exact=True).click()
+    page.get_by_label("Endereço").fill("Av. Brasil, 1000 - Centro\nCampinas/SP")
+    page.get_by_role("button", name="Salvar").click()
+    expect(page.get_by_text("Empresa salva.")).to_be_visible()
+
     # The preview shows the messages exactly as they would go.
     page.get_by_role("link", name="Pré-visualizar envio").click()
     expect(page.locator("article.message")).to_have_count(2)

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from dunning.addresses import _plainly_valid, _validator_accepts, is_valid_email
 from dunning.importing import import_invoices
 from dunning.rules import UnknownCustomer, effective_due_date, brazil_calendar, plan
+from stations import complete_creditors
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule, CustomerGroup,
                     GroupAccountRule, Invoice, OutboxLine, Run, StationSettings)
 
@@ -32,7 +33,9 @@ def build(session, customers=(), groups=(), invoices=(), station=None, sent=()) 
 
     def account(empresa: str, conta: str) -> Account:
         if empresa not in companies:
-            companies[empresa] = Company(code=empresa, name=f"Posto {empresa}")
+            # A complete creditor (CDC art. 42-A): name, valid CNPJ, address.
+            companies[empresa] = Company(code=empresa, name=f"Posto {empresa}",
+                                         tax_id="11.222.333/0001-81", address="Rua A, 1")
             session.add(companies[empresa])
         if (empresa, conta) not in accounts:
             accounts[empresa, conta] = Account(company=companies[empresa], code=conta)
@@ -294,6 +297,7 @@ def test_item_settled_by_a_later_snapshot(session):
     first = header + ("1;C1;c1@cliente.com.br;F1;01/10/2026;100,00\n"
                       "1;C1;c1@cliente.com.br;F2;05/10/2026;50,00\n")
     import_invoices(session, io.BytesIO(first.encode()))
+    complete_creditors(session)
     session.execute(Customer.__table__.update().values(send_email="sim"))
     session.commit()
     assert summary(plan(session, D))["reminders"] == {"C1": [("F1", True, 55), ("F2", True, 51)]}
@@ -334,6 +338,7 @@ def test_dry_run_json_matches_spec(runner, app):
     assert json.loads(result.output) == {
         "date": "2026-11-28",
         "reminders": [{"customer": "C001", "to": ["financeiro@cliente.com.br"],
+                       "kind": "overdue", "level": "Aviso final",  # SPEC §9
                        "invoices": [{"empresa": "1", "documento": "F123", "parcela": "", "conta": "7",
                                      "vencimento": "2026-10-01", "saldo": "1234.56", "dias_atraso": 58,
                                      "vencido": True}]}],

@@ -8,6 +8,7 @@ import pytest
 
 from dunning.importing import import_invoices
 from models import Company, Customer, OutboxLine, Run, db
+from stations import complete_creditors
 
 
 def erp_csv(today: date) -> bytes:
@@ -29,6 +30,7 @@ def station(app, staff, smtp_server):
     """Invoices imported, C001 and C003 set to "Sim", SMTP pointing at the test server."""
     with app.app_context():
         import_invoices(db.session, io.BytesIO(erp_csv(date.today())))
+        complete_creditors(db.session)
         ids = {c.code: c.id for c in db.session.scalars(db.select(Customer))}
     for code in ("C001", "C003"):
         assert staff.post(f"/clientes/{ids[code]}", data={"send_email": "sim"}).status_code == 302
@@ -49,10 +51,16 @@ def test_preview_shows_each_message_as_sent(staff, station):
     assert "Enviar agora" in html
 
 
-def test_preview_warns_when_the_creditor_address_is_missing(app, staff, station):
+def test_preview_holds_back_a_creditor_without_address(app, staff, station):
     warning = "Código de Defesa do Consumidor (art. 42-A)"
+    with app.app_context():
+        company = db.session.scalars(db.select(Company)).one()
+        company.address = ""
+        db.session.commit()
     html = staff.get("/previa/").get_data(as_text=True)
-    assert warning in html and "Auto Posto Estrela Ltda</a>" in html
+    assert warning in html and "Auto Posto Estrela Ltda</a>" in html and "falta endereço" in html
+    assert "Nenhuma mensagem seria enviada" in html  # its invoices are in no message
+    assert "empresa credora sem nome, CNPJ ou endereço" in html  # the customers' skip reason
     with app.app_context():
         company = db.session.scalars(db.select(Company)).one()
         company.address = "Av. Brasil, 1000 - Centro - Campinas/SP"
@@ -143,6 +151,7 @@ def test_policies_csv_round_trip_in_the_browser(app, staff, station):
 def test_preview_works_without_smtp(app, staff):
     with app.app_context():
         import_invoices(db.session, io.BytesIO(erp_csv(date.today())))
+        complete_creditors(db.session)
         customer_id = db.session.scalar(db.select(Customer.id).where(Customer.code == "C002"))
     staff.post(f"/clientes/{customer_id}", data={"send_email": "sim"})
     html = staff.get("/previa/").get_data(as_text=True)

@@ -87,8 +87,12 @@ def test_sending_settings(staff, app):
 def test_templates_preview_save_and_restore(staff, app):
     page = staff.get("/configuracoes/").get_data(as_text=True)
     assert "Pendências financeiras em aberto" in page            # the default subject is shown
-    form = {"subject": "Aviso {{ reminder.customer_name }}", "text": "Olá {{ reminder.customer_name }}",
-            "html": "<p>Olá <b>{{ reminder.customer_name }}</b></p>"}
+    # CDC art. 42-A: the creditor's name, CNPJ and address, and the invoices, in every message.
+    creditor = ("{% for c in companies %}{{ c.name }} {{ c.tax_id }} {{ c.address }}"
+                "{% for i in c.invoices %} {{ i.document }}{% endfor %}{% endfor %}")
+    form = {"subject": "Aviso {{ reminder.customer_name }}",
+            "text": "Olá {{ reminder.customer_name }} " + creditor,
+            "html": "<p>Olá <b>{{ reminder.customer_name }}</b></p>" + creditor}
     preview = staff.post("/configuracoes/modelos", data={**form, "action": "preview"})
     html = preview.get_data(as_text=True)
     assert preview.status_code == 200
