@@ -346,8 +346,10 @@ def _enabled_customers(session: Session, customer_id: int | None) -> dict[int, _
 
 def _last_reminders(session: Session, customer_id: int | None) -> dict[int, date]:
     """Each customer's latest run date on which a reminder went (or may have gone) out."""
+    # Only overdue reminders count for the resend interval: a pre-due notice does not delay one.
     stmt = (select(OutboxLine.customer_id, func.max(OutboxLine.as_of))
-            .where(OutboxLine.status.in_(DELIVERED_STATUSES)).group_by(OutboxLine.customer_id))
+            .where(OutboxLine.status.in_(DELIVERED_STATUSES), OutboxLine.kind == OVERDUE)
+            .group_by(OutboxLine.customer_id))
     if customer_id is not None:
         stmt = stmt.where(OutboxLine.customer_id == customer_id)
     return {key: value for key, value in session.execute(stmt)}
@@ -379,6 +381,9 @@ class _PlanBuilder:
         self.held_used: set[int] = set()
         self.levels = levels
         self.charged = bool(settings.late_fee_bp or settings.interest_bp_month)
+        # The effective due date the pre-due notice announces today (None = notice off).
+        self.due_soon_date = (as_of + timedelta(days=settings.due_soon_days)
+                              if settings.due_soon_days else None)
         self.settings = settings
         self.interval = max(1, settings.resend_interval_days or 0)
         self.accounts = accounts
@@ -414,9 +419,25 @@ class _PlanBuilder:
             if (dates.get(row[4]) or due_of(row[4]))[1] < cutoff:     # rule 6
                 break
         else:
-            result.skipped.append(Skip(candidate.id, candidate.code,
-                                       held_reason or "nothing_overdue"))
+            due_soon = self._due_soon(rows) if self.due_soon_date and not held_reason else None
+            if due_soon:
+                self._send_or_skip(candidate, due_soon, None, result, DUE_SOON)
+            else:
+                result.skipped.append(Skip(candidate.id, candidate.code,
+                                           held_reason or "nothing_overdue"))
             return
+        self._send_or_skip(candidate, rows, last_sent, result, OVERDUE, cutoff)
+
+    def _due_soon(self, rows: list) -> list:
+        """The items whose effective due date is exactly the pre-due notice's day (so each item
+        is announced on one date only: the outbox's one line per customer and date then makes it
+        at most once)."""
+        dates, due_of, target = self.dates, self._due, self.due_soon_date
+        return [row for row in rows if (dates.get(row[4]) or due_of(row[4]))[1] == target]
+
+    def _send_or_skip(self, candidate: _Candidate, rows: list, last_sent: date | None,
+                      result: Plan, kind: str, cutoff: date | None = None) -> None:
+        """Rule 7's address and interval checks, then the Reminder (or the Skip)."""
         given = addresses_of(candidate.email_addresses)
         to = [a for a in given if is_valid_email(a, self.addresses)]
         reason = None
@@ -428,6 +449,10 @@ class _PlanBuilder:
             reason = "recently_sent"
         if reason:
             result.skipped.append(Skip(candidate.id, candidate.code, reason))
+        elif kind == DUE_SOON:
+            reminder = self._reminder(candidate, to, rows, self.as_of, listing_all=True)
+            reminder.kind, reminder.level = DUE_SOON, None
+            result.reminders.append(reminder)
         else:
             result.reminders.append(self._reminder(candidate, to, rows, cutoff))
 
@@ -455,11 +480,12 @@ class _PlanBuilder:
                 chosen = level
         return chosen
 
-    def _reminder(self, candidate: _Candidate, to: list[str], rows: list, cutoff: date) -> Reminder:
+    def _reminder(self, candidate: _Candidate, to: list[str], rows: list, cutoff: date,
+                  listing_all: bool = False) -> Reminder:
         by_company: dict[int, list] = {}     # company id -> [invoices, overdue cents, open cents]
         codes, accounts, dates, due_of, issued_dates, issue_of = (
             self.company_codes, self.accounts, self.dates, self._due, self.issued, self._issue)
-        only_overdue = self.settings.only_overdue
+        only_overdue = self.settings.only_overdue and not listing_all
         as_of, charged, most_late = self.as_of, self.charged, 0
         fee, interest = self.settings.late_fee_bp, self.settings.interest_bp_month
         for (invoice_id, _, account_id, company_id, stored_due, balance, document, installment,

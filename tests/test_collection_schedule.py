@@ -285,3 +285,81 @@ def test_set_company(runner, session):
     assert session.scalar(select(Company.phone).where(Company.code == "9")) == ""
     partial = runner.invoke(args=["set-company", "10", "--name", "Filial"])
     assert partial.exit_code == 0 and "ainda falta CNPJ, endereço" in partial.output
+
+
+# --- the pre-due notice ("Aviso de vencimento") --------------------------------------------
+
+@pytest.mark.parametrize("due, as_of, notice", [
+    ("2026-11-30", "2026-11-27", True),     # Mon: 3 calendar days before
+    ("2026-11-30", "2026-11-26", False),    # 4 days before: not yet
+    ("2026-11-30", "2026-11-28", False),    # 2 days before: that day has passed
+    ("2026-11-28", "2026-11-27", True),     # Sat -> effective Mon 30: counted to the effective date
+    ("2026-11-28", "2026-11-25", False),    # ... not to the printed one
+    ("2026-11-20", "2026-11-20", True),     # Fri 20/11 holiday -> Mon 23: notice on the 20th
+])
+def test_pre_due_day(session, due, as_of, notice):
+    one_customer(session, due, station=dict(due_soon_days=3))
+    result = plan(session, date.fromisoformat(as_of))
+    kinds = [(r.kind, r.level_name, [i.document for i in r.invoices]) for r in result.reminders]
+    assert kinds == ([("due_soon", "", ["F1"])] if notice else [])
+    if not notice:
+        assert [s.reason for s in result.skipped] == ["nothing_overdue"]
+
+
+def test_pre_due_is_off_by_default(session):
+    one_customer(session, "2026-11-30")
+    assert plan(session, date(2026, 11, 27)).reminders == []
+
+
+def test_pre_due_lists_only_the_items_due_then_even_when_listing_only_overdue(session):
+    build(session, customers=[dict(code="C1", send="sim")],
+          invoices=[inv("C1", "F1", "2026-11-30"), inv("C1", "F2", "2026-12-15")],
+          station=dict(due_soon_days=3, only_overdue=True))
+    (reminder,) = plan(session, date(2026, 11, 27)).reminders
+    assert [i.document for i in reminder.invoices] == ["F1"] and reminder.overdue_cents == 0
+
+
+def test_overdue_wins_on_the_same_day(session, runner):
+    build(session, customers=[dict(code="C1", send="sim")],
+          invoices=[inv("C1", "F1", "2026-10-01"), inv("C1", "F2", "2026-11-30")],
+          station=dict(due_soon_days=3))
+    out = json.loads(runner.invoke(args=["email-pendencia-financeira", "--dry-run", "--json",
+                                         "--date", "2026-11-27"]).output)
+    (reminder,) = out["reminders"]
+    assert (reminder["kind"], reminder["level"]) == ("overdue", "Aviso final")
+    assert [i["documento"] for i in reminder["invoices"]] == ["F1", "F2"]
+
+
+def test_pre_due_skips_like_any_reminder(session):
+    build(session, customers=[dict(code="C1", send="sim", emails=""),
+                              dict(code="C2", send="sim", emails="nao-e-email")],
+          invoices=[inv("C1", "F1", "2026-11-30"), inv("C2", "F2", "2026-11-30")],
+          station=dict(due_soon_days=3))
+    result = plan(session, date(2026, 11, 27))
+    assert [(s.customer_code, s.reason) for s in result.skipped] == [
+        ("C1", "no_email"), ("C2", "invalid_email")]
+
+
+def test_pre_due_run_at_most_once_and_does_not_delay_the_overdue_reminder(app, session, smtp_server,
+                                                                         runner):
+    one_customer(session, "2026-11-30", station=dict(due_soon_days=3))
+    configure_station(session, smtp_server, app.instance_path)
+    first = run(session, date(2026, 11, 27), app.instance_path, options=FAST)
+    assert (first.exit_code, first.sent) == (0, 1)
+    (message,) = smtp_server.messages_to("c1@cliente.com.br")
+    assert message["Subject"] == "Aviso de vencimento - Posto 1"
+    text = message.get_body(("plain",)).get_content()
+    assert "Aviso de vencimento:" in text and "vencimento 30/11/2026" in text and "Rua A, 1" in text
+    line = session.scalar(select(OutboxLine).where(OutboxLine.status == "sent"))
+    assert (line.kind, line.level) == ("due_soon", "")
+    again = run(session, date(2026, 11, 27), app.instance_path, options=FAST)   # same date
+    later = run(session, date(2026, 11, 28), app.instance_path, options=FAST)   # next day
+    assert (again.sent, later.sent) == (0, 0)
+    assert len(smtp_server.messages_to("c1@cliente.com.br")) == 1
+    # Overdue on 1/12: the reminder goes although a message went out 4 days before.
+    overdue = run(session, date(2026, 12, 1), app.instance_path, options=FAST)
+    assert overdue.sent == 1
+    subjects = [m["Subject"] for m in smtp_server.messages_to("c1@cliente.com.br")]
+    assert subjects[-1] == "Pendências financeiras em aberto - Posto 1"
+    table = runner.invoke(args=["email-pendencia-financeira", "--dry-run", "--date", "2026-12-02"])
+    assert "lembrete já enviado" in table.output
