@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from wtforms import (BooleanField, IntegerField, PasswordField, RadioField, SelectChoice,
+from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, RadioField, SelectChoice,
                      SelectField, StringField, TextAreaField)
 from wtforms.validators import (DataRequired, InputRequired, Length, NumberRange, Optional,
                                 ValidationError)
@@ -12,10 +12,11 @@ from wtforms.validators import (DataRequired, InputRequired, Length, NumberRange
 from blueprints.forms import PageForm
 from dunning import backup, settings_registry, station_edit
 from dunning.bank_calendar import CALENDAR_CHOICES, STATES
+from dunning.levels import MAX_LEVELS, LevelsInvalid, load_levels
 from dunning.delivery import CannotRun
 from dunning.manual import send_test_email
 from dunning.smtp import SmtpFailure, usable_address
-from dunning.statement import TEMPLATE_VARIABLES, Templates, render, sample_reminder, validate_templates
+from dunning.statement import TEMPLATE_VARIABLES, Templates, render, validate_templates
 from models import StationSettings, db
 
 bp = Blueprint("settings", __name__, url_prefix="/configuracoes")
@@ -94,6 +95,7 @@ class CollectionForm(PageForm):
 
 
 class TemplatesForm(PageForm):
+    target = HiddenField(default=station_edit.COMMON)
     subject = StringField("Assunto", validators=[Length(max=500)])
     text = TextAreaField("Texto simples")
     html = TextAreaField("HTML")
@@ -137,10 +139,19 @@ def _collection_form(settings: StationSettings) -> CollectionForm:
         "aviso_vencimento_dias")})
 
 
-def _templates_form(settings: StationSettings) -> TemplatesForm:
-    current = station_edit.current_templates(settings)
-    return TemplatesForm(formdata=None, data={"subject": current.subject, "text": current.text,
-                                              "html": current.html})
+def _target(key: str | None) -> str:
+    """The template set asked for, the common one when unknown."""
+    return key if key and station_edit.known_target(db.session, key) else station_edit.COMMON
+
+
+def _templates_form(settings: StationSettings, key: str = station_edit.COMMON) -> TemplatesForm:
+    current = station_edit.target_templates(db.session, settings, key)
+    return TemplatesForm(formdata=None, data={"target": key, "subject": current.subject,
+                                              "text": current.text, "html": current.html})
+
+
+class LevelsForm(PageForm):
+    """Only the CSRF token: the rows (nome-N, dias-N) are read from the request."""
 
 
 def _backup_status(settings: StationSettings) -> dict:
@@ -165,9 +176,14 @@ def _page(status: int = 200, preview=None, **forms):
     forms.setdefault("smtp_form", _smtp_form(settings))
     forms.setdefault("test_form", TestEmailForm(formdata=None))
     forms.setdefault("sending_form", _sending_form(settings))
-    forms.setdefault("templates_form", _templates_form(settings))
+    target = _target(request.values.get("modelo") or request.form.get("target"))
+    forms.setdefault("templates_form", _templates_form(settings, target))
     forms.setdefault("collection_form", _collection_form(settings))
     return render_template("settings/index.html", settings=settings, preview=preview,
+                           targets=station_edit.template_targets(db.session), target=target,
+                           levels=load_levels(db.session), max_levels=MAX_LEVELS,
+                           levels_form=forms.pop("levels_form", LevelsForm(formdata=None)),
+                           levels_errors=forms.pop("levels_errors", []),
                            variables=TEMPLATE_VARIABLES, restore_form=ConfirmForm(formdata=None),
                            backup_now_form=ConfirmForm(formdata=None), backup=_backup_status(settings),
                            **forms), status
@@ -253,31 +269,63 @@ def templates():
     """Preview or save the templates; a template that does not render is refused, field by field."""
     form = TemplatesForm()
     form.validate_on_submit()
+    key = _target(form.target.data)
     templates = Templates(subject=form.subject.data or "", text=form.text.data or "",
                           html=form.html.data or "")
     settings = _settings()
-    errors = validate_templates(templates, settings, date.today())
+    as_of = date.today()
+    samples = station_edit.target_samples(db.session, key, as_of)
+    errors: dict[str, str] = {}
+    for sample in samples:
+        for kind, message in validate_templates(templates, settings, as_of, sample).items():
+            errors.setdefault(kind, message)
     for kind, message in errors.items():
         getattr(form, kind).errors = [*getattr(form, kind).errors, message]
     if form.errors or errors:
         flash("Modelo com erro; nada foi salvo.", "error")
         return _page(400, templates_form=form)
     if request.form.get("action") == "preview":
-        as_of = date.today()
-        subject, text, html = render(sample_reminder(as_of), settings, as_of, templates)
+        subject, text, html = render(samples[-1], settings, as_of, templates)
         return _page(preview={"subject": subject, "text": text, "html": html}, templates_form=form)
-    station_edit.save_templates(db.session, templates)
+    station_edit.save_target_templates(db.session, key, templates)
     flash("Modelos de e-mail salvos.", "success")
-    return redirect(url_for("settings.index") + "#modelos")
+    return redirect(url_for("settings.index", modelo=key) + "#modelos")
 
 
 @bp.route("/modelos/padrao", methods=["POST"])
 def restore_templates():
-    """"Restaurar padrão": back to the built-in templates."""
+    """"Restaurar padrão": back to the built-in templates (of the set shown)."""
+    key = _target(request.form.get("target"))
     if ConfirmForm().validate_on_submit():
-        station_edit.restore_default_templates(db.session)
+        station_edit.restore_target(db.session, key)
         flash("Modelos de e-mail restaurados para o padrão.", "success")
-    return redirect(url_for("settings.index") + "#modelos")
+    return redirect(url_for("settings.index", modelo=key) + "#modelos")
+
+
+@bp.route("/niveis", methods=["POST"])
+def levels():
+    """Save the levels' names and starts (rows with neither are ignored)."""
+    form = LevelsForm()
+    rows, errors = [], []
+    for n in range(1, MAX_LEVELS + 1):
+        name = request.form.get(f"nome-{n}", "").strip()
+        days = request.form.get(f"dias-{n}", "").strip()
+        if not name and not days:
+            continue
+        if not (days.isascii() and days.isdigit()):
+            errors.append(f"Nível {n}: dias de atraso inválido '{days}' (um número inteiro).")
+            continue
+        rows.append((name, int(days)))
+    if form.validate_on_submit() and not errors:
+        try:
+            station_edit.save_levels(db.session, rows)
+        except LevelsInvalid as exc:
+            errors = exc.errors
+        else:
+            flash("Níveis da régua salvos.", "success")
+            return redirect(url_for("settings.index") + "#regua")
+    flash("Corrija os níveis; nada foi salvo.", "error")
+    return _page(400, levels_form=form, levels_errors=errors or ["Formulário expirado; tente de novo."])
 
 
 @bp.route("/backup", methods=["POST"])

@@ -22,7 +22,7 @@ from dunning.addresses import is_valid_email, split_emails
 from dunning.bulk import gc_paused
 from dunning.csvfile import CsvSource, FileRejected, RowError
 from dunning.formatting import cents_column, parse_cents, parse_date
-from dunning.taxid import is_valid_tax_id
+from dunning.taxid import PADDABLE_LENGTHS, is_valid_tax_id, zero_padded
 
 MAX_ERRORS = 100
 BATCH_ROWS = 5000  # rows a batch carries to the writer
@@ -120,7 +120,11 @@ def check_master_data(checks: list[tuple[int, str, str]],
     are imported all the same); ``column_names`` maps cpf_cnpj/email to the file's header."""
     warnings = []
     for line, field, value in checks:
-        if field == "cpf_cnpj":
+        if field in ("cpf_cnpj_zeros", "empresa_cnpj_zeros"):
+            warnings.append(RowError(line, column_names[field[:-6]], value,
+                                     "CPF/CNPJ sem os zeros à esquerda (comum em planilhas); "
+                                     f"gravado como {zero_padded(value)}"))
+        elif field == "cpf_cnpj":
             if not is_valid_tax_id(value):
                 warnings.append(RowError(line, column_names[field], value,
                                          "CPF/CNPJ com dígitos verificadores inválidos "
@@ -213,7 +217,7 @@ class RowParser:
         except ValueError:
             return self._errors(line, cells)
         customer_id = self._customer(line, customer, party) if new_party else known_party[0]
-        company_id = self._company(company, firm) if new_firm else known_firm[0]
+        company_id = self._company(line, company, firm) if new_firm else known_firm[0]
         account_id = self.ids.accounts.get((company_id, account)) \
             or self._account(company_id, account)
         return (company_id, document, installment, customer_id, account_id, due, balance, issued,
@@ -246,8 +250,7 @@ class RowParser:
         customer_ids = self._ids_column(customer, list(zip(name, tax_id, email, group)),
                                         self.customer_rows, lines, self._customer)
         company_ids = self._ids_column(company, list(zip(company_name, company_tax_id)),
-                                       self.company_rows, lines,
-                                       lambda line, code, firm: self._company(code, firm))
+                                       self.company_rows, lines, self._company)
         accounts = self.ids.accounts
         pairs = list(zip(company_ids, account))
         account_ids = list(map(accounts.get, pairs))
@@ -324,7 +327,7 @@ class RowParser:
         self._note_customer(line, code, *party)
         return customer_id
 
-    def _company(self, code: str, firm: tuple[str, ...]) -> int:
+    def _company(self, line: int, code: str, firm: tuple[str, ...]) -> int:
         """The company's id, after recording what this row says of it."""
         known = self.company_rows.get(code)
         if known is not None:
@@ -338,8 +341,20 @@ class RowParser:
         self.company_rows[code] = (company_id, firm)
         state = self.companies.setdefault(code, {})
         _state(state, "name", firm[0])
-        _state(state, "tax_id", firm[1])
+        _state(state, "tax_id", self._padded(line, "empresa_cnpj", firm[1]))
         return company_id
+
+    def _padded(self, line: int, field: str, tax_id: str) -> str:
+        """``tax_id`` with the leading zeros a spreadsheet dropped (a warning says so, once)."""
+        if len(tax_id) not in PADDABLE_LENGTHS:
+            return tax_id
+        padded = zero_padded(tax_id)
+        if padded is None:
+            return tax_id
+        if tax_id not in self.checked_tax_ids:
+            self.checked_tax_ids.add(tax_id)
+            self.checks.append((line, f"{field}_zeros", tax_id))
+        return padded
 
     def _account(self, company_id: int, code: str) -> int:
         """The id of a (company, conta) pair the station does not know yet."""
@@ -360,6 +375,7 @@ class RowParser:
                        group: str) -> None:
         """Record the master data a row states, warning once per doubtful CPF/CNPJ or address."""
         addresses = split_emails(emails) if emails else []
+        tax_id = self._padded(line, "cpf_cnpj", tax_id)
         stated = {}
         if name:
             stated["name"] = name

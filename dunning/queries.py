@@ -18,8 +18,8 @@ from sqlalchemy.sql.expression import FunctionElement
 from dunning.text import fold
 from models import Account, Company, Customer, CustomerGroup, Invoice, OutboxLine, Run
 
-_NOT_DIGITS = re.compile(r"\D")
-_TAX_ID_LIKE = re.compile(r"[0-9A-Za-z./-]+")
+_TAX_ID_PUNCTUATION = re.compile(r"[./\-\s]")
+_TAX_ID_LIKE = re.compile(r"[0-9A-Za-z./\-\s]+")
 
 
 def _like(text: str) -> str:
@@ -67,11 +67,13 @@ def customers_query(search: str = "", overdue_only: bool = False,
     if search:
         terms = [contains_ci(Customer.code, search), contains_ci(Customer.name_folded, fold(search)),
                  contains_ci(Customer.tax_id, search)]
-        digits = _NOT_DIGITS.sub("", search)
-        # A CPF/CNPJ typed without (or with other) punctuation: compare it bare.
-        if len(digits) >= 3 and _TAX_ID_LIKE.fullmatch(search):
-            bare = func.replace(func.replace(func.replace(Customer.tax_id, ".", ""), "/", ""), "-", "")
-            terms.append(bare.like(f"%{digits}%"))
+        compact = _TAX_ID_PUNCTUATION.sub("", search)
+        # A CPF/CNPJ typed without (or with other) punctuation: compare it bare, letters and all
+        # (the alphanumeric CNPJ), so that "ABC345" does not match on "345" alone.
+        if len(compact) >= 3 and _TAX_ID_LIKE.fullmatch(search) and any(map(str.isdigit, compact)):
+            bare = func.replace(func.replace(func.replace(func.replace(
+                Customer.tax_id, ".", ""), "/", ""), "-", ""), " ", "")
+            terms.append(contains_ci(bare, compact))
         stmt = stmt.where(or_(*terms))
     if overdue_only:
         stmt = stmt.where(exists().where(Invoice.customer_id == Customer.id, overdue_invoice(as_of)))

@@ -7,7 +7,7 @@ money and dates go through the same pt-BR filters the pages use.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -244,6 +244,19 @@ def missing_required_parts(sample: Reminder, body: str) -> list[str]:
               ("a lista de faturas", company.invoices[0].document))
     return [label for label, value in needed if " ".join(str(escape(value)).split()) not in folded
             and " ".join(value.split()) not in folded]
+
+
+def sample_due_soon(as_of: date) -> Reminder:
+    """A made-up pre-due notice (one invoice due in three days), for validation and preview."""
+    reminder = sample_reminder(as_of)
+    company = reminder.companies[0]
+    upcoming = replace(company.invoices[0], document="F125", due_date=as_of + timedelta(days=3),
+                       effective_due_date=as_of + timedelta(days=3), days_late=0, overdue=False)
+    company.invoices = [upcoming]
+    company.overdue_cents, company.open_cents = 0, upcoming.balance_cents
+    reminder.overdue_cents, reminder.open_cents = 0, upcoming.balance_cents
+    reminder.kind, reminder.level = DUE_SOON, None
+    return reminder
 
 
 def sample_reminder(as_of: date) -> Reminder:

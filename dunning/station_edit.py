@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dunning.crypto import encrypt_secret
 from dunning.smtp import SECURITY_CHOICES
-from dunning.statement import Templates, default_templates
-from models import StationSettings
+from dunning.levels import DEFAULT_LEVELS, Level, LevelsInvalid, check_levels, load_levels
+from dunning.rules import Reminder
+from dunning.statement import Templates, default_templates, sample_due_soon, sample_reminder
+from models import EscalationLevel, StationSettings
 
 
 @dataclass(frozen=True)
@@ -104,3 +107,124 @@ def save_templates(session: Session, templates: Templates) -> None:
 def restore_default_templates(session: Session) -> None:
     """"Restaurar padrão": back to the built-in templates."""
     save_templates(session, Templates("", "", ""))
+
+
+# --- templates per message: the common one, each level's, the pre-due notice's -------------
+
+COMMON, DUE_SOON_TARGET = "comum", "aviso"
+
+
+def template_targets(session: Session) -> list[tuple[str, str]]:
+    """(key, pt-BR label) of every template set staff can edit."""
+    levels = load_levels(session)
+    return ([(COMMON, "Comum a todos os níveis")] +
+            [(f"nivel-{level.number}", f"Nível {level.number}: {level.name} (a partir de "
+              f"{level.start_days} dia{'s' if level.start_days != 1 else ''} de atraso)")
+             for level in levels] +
+            [(DUE_SOON_TARGET, "Aviso de vencimento")])
+
+
+def _level_of(session: Session, key: str) -> Level | None:
+    """The level a key such as 'nivel-2' names, or None."""
+    if not key.startswith("nivel-") or not key[6:].isdigit():
+        return None
+    levels = load_levels(session)
+    number = int(key[6:])
+    return levels[number - 1] if 1 <= number <= len(levels) else None
+
+
+def known_target(session: Session, key: str) -> bool:
+    return key in (COMMON, DUE_SOON_TARGET) or _level_of(session, key) is not None
+
+
+def target_templates(session: Session, settings: StationSettings, key: str) -> Templates:
+    """The sources in use for ``key`` (what the form shows): its own, else what stands in."""
+    if key == DUE_SOON_TARGET:
+        default = default_templates("due_soon")
+        return Templates(settings.due_soon_subject_template or default.subject,
+                         settings.due_soon_text_template or default.text,
+                         settings.due_soon_html_template or default.html)
+    common = current_templates(settings)
+    level = _level_of(session, key)
+    if level is None:
+        return common
+    return Templates(level.subject or common.subject, level.text or common.text,
+                     level.html or common.html)
+
+
+def target_samples(session: Session, key: str, as_of) -> list[Reminder]:
+    """The made-up reminders ``key``'s templates are checked with (the first is previewed): the
+    common templates serve every level, so they are checked at each."""
+    if key == DUE_SOON_TARGET:
+        return [sample_due_soon(as_of)]
+    level = _level_of(session, key)
+    samples = []
+    for each in ([level] if level is not None else load_levels(session)):
+        reminder = sample_reminder(as_of)
+        reminder.level = each
+        samples.append(reminder)
+    return samples
+
+
+def save_target_templates(session: Session, key: str, templates: Templates) -> None:
+    """Store ``key``'s templates; a source equal to what would stand in is stored as ''."""
+    if key == COMMON:
+        save_templates(session, templates)
+        return
+    settings = StationSettings.load(session)
+    if key == DUE_SOON_TARGET:
+        default = default_templates("due_soon")
+        settings.due_soon_subject_template = _own(templates.subject, default.subject)
+        settings.due_soon_text_template = _own(templates.text, default.text)
+        settings.due_soon_html_template = _own(templates.html, default.html)
+        session.commit()
+        return
+    common = current_templates(settings)
+    rows = _level_rows(session)
+    row = rows[int(key[6:]) - 1]
+    row.subject_template = _own(templates.subject, common.subject)
+    row.text_template = _own(templates.text, common.text)
+    row.html_template = _own(templates.html, common.html)
+    session.commit()
+
+
+def restore_target(session: Session, key: str) -> None:
+    """"Restaurar padrão" of one template set ('' everywhere: built-in, or the common one)."""
+    if key == COMMON:
+        restore_default_templates(session)
+    else:
+        save_target_templates(session, key, Templates("", "", ""))
+
+
+def _own(source: str, standing_in: str) -> str:
+    source = source.replace("\r\n", "\n")
+    return "" if source.strip() == standing_in.replace("\r\n", "\n").strip() else source
+
+
+def _level_rows(session: Session) -> list[EscalationLevel]:
+    """The levels as rows, the built-in ones written out first when the station has none."""
+    rows = list(session.scalars(select(EscalationLevel).order_by(EscalationLevel.start_days)))
+    if not rows:
+        rows = [EscalationLevel(name=level.name, start_days=level.start_days, subject_template="",
+                                text_template="", html_template="") for level in DEFAULT_LEVELS]
+        session.add_all(rows)
+        session.flush()
+    return rows
+
+
+def save_levels(session: Session, levels: list[tuple[str, int]]) -> None:
+    """Replace the levels' names and starts (sorted by start); the n-th level keeps the n-th
+    level's own templates. Raises LevelsInvalid (pt-BR errors), changing nothing."""
+    errors = check_levels(levels)
+    if errors:
+        raise LevelsInvalid(errors)
+    rows = _level_rows(session)
+    kept = [(r.subject_template, r.text_template, r.html_template) for r in rows]
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    for position, (name, start) in enumerate(sorted(levels, key=lambda level: level[1])):
+        subject, text, html = kept[position] if position < len(kept) else ("", "", "")
+        session.add(EscalationLevel(name=name.strip(), start_days=start, subject_template=subject,
+                                    text_template=text, html_template=html))
+    session.commit()

@@ -48,6 +48,20 @@ def is_valid_cnpj(value: str) -> bool:
     return nums[12] == d1 and nums[13] == d2
 
 
+# Lengths a CPF (11) or numeric CNPJ (14) has once a spreadsheet dropped one or two leading zeros.
+PADDABLE_LENGTHS = {9: 11, 10: 11, 12: 14, 13: 14}
+
+
+def zero_padded(value: str) -> str | None:
+    """``value`` with the leading zeros a spreadsheet dropped put back, when it is 9 or 10 digits
+    that make a valid CPF once padded, or 12 or 13 that make a valid CNPJ; else None."""
+    width = PADDABLE_LENGTHS.get(len(value))
+    if width is None or not (value.isascii() and value.isdigit()):
+        return None
+    padded = value.zfill(width)
+    return padded if (is_valid_cpf(padded) if width == 11 else is_valid_cnpj(padded)) else None
+
+
 def is_valid_tax_id(value: str) -> bool:
     """A CPF (11 digits) or a CNPJ (14 characters); an empty value is not checked here."""
     compact = _compact(value)

@@ -363,3 +363,72 @@ def test_pre_due_run_at_most_once_and_does_not_delay_the_overdue_reminder(app, s
     assert subjects[-1] == "Pendências financeiras em aberto - Posto 1"
     table = runner.invoke(args=["email-pendencia-financeira", "--dry-run", "--date", "2026-12-02"])
     assert "lembrete já enviado" in table.output
+
+
+# --- levels and templates edited in Configurações -------------------------------------------
+
+LEGAL = ("{% for c in companies %}{{ c.name }} {{ c.tax_id }} {{ c.address }}"
+         "{% for i in c.invoices %} {{ i.document }}{% endfor %}{% endfor %}")
+
+
+def test_levels_edited_in_the_browser(staff, app):
+    page = staff.get("/configuracoes/").get_data(as_text=True)
+    assert 'value="Segundo aviso"' in page and 'value="15"' in page
+    bad = staff.post("/configuracoes/niveis", data={"nome-1": "Lembrete", "dias-1": "1",
+                                                    "nome-2": "Outro", "dias-2": "1",
+                                                    "nome-3": "", "dias-3": "x"})
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "Nível 3: dias de atraso inválido &#39;x&#39;" in text
+    ok = staff.post("/configuracoes/niveis", data={"nome-1": "Cordial", "dias-1": "5",
+                                                   "nome-2": "Lembrete", "dias-2": "1"})
+    assert ok.status_code == 302
+    with app.app_context():
+        from models import db
+        from dunning.levels import load_levels
+        assert [(lv.number, lv.name, lv.start_days) for lv in load_levels(db.session)] == [
+            (1, "Lembrete", 1), (2, "Cordial", 5)]
+    dup = staff.post("/configuracoes/niveis", data={"nome-1": "A", "dias-1": "3", "nome-2": "B",
+                                                    "dias-2": "3"})
+    assert dup.status_code == 400 and "já há um nível a partir de 3 dias" in dup.get_data(as_text=True)
+
+
+def test_a_level_template_is_used_for_that_level_only(staff, app, session):
+    form = {"target": "nivel-3", "subject": "Aviso final: {{ reminder.customer_code }}",
+            "text": "Final. " + LEGAL, "html": "<p>Final.</p>" + LEGAL, "action": "save"}
+    assert staff.post("/configuracoes/modelos", data=form).status_code == 302
+    page = staff.get("/configuracoes/?modelo=nivel-3").get_data(as_text=True)
+    assert "Aviso final: {{ reminder.customer_code }}" in page
+    build(session, customers=[dict(code="C1", send="sim"), dict(code="C2", send="sim")],
+          invoices=[inv("C1", "F1", "2026-10-01"), inv("C2", "F2", "2026-11-20")])
+    settings = StationSettings.load(session)
+    by_code = {r.customer_code: render(r, settings, D) for r in plan(session, D).reminders}
+    assert by_code["C1"][0] == "Aviso final: C1" and by_code["C1"][1].startswith("Final. Posto 1")
+    assert by_code["C2"][0] == "Pendências financeiras em aberto - Posto 1"     # a Lembrete
+    assert staff.post("/configuracoes/modelos/padrao", data={"target": "nivel-3"}).status_code == 302
+    session.expire_all()
+    from models import EscalationLevel
+    assert session.scalar(select(EscalationLevel.subject_template)
+                          .where(EscalationLevel.start_days == 30)) == ""
+
+
+def test_pre_due_template_checked_and_saved(staff, app):
+    page = staff.get("/configuracoes/?modelo=aviso").get_data(as_text=True)
+    assert "Aviso de vencimento - {{ company_names }}" in page
+    bad = staff.post("/configuracoes/modelos", data={
+        "target": "aviso", "subject": "Vence logo", "text": "Vence logo {{ reminder.customer_code }}",
+        "html": "<p>" + LEGAL + "</p>", "action": "save"})
+    assert bad.status_code == 400 and "o nome do credor" in bad.get_data(as_text=True)
+    ok = staff.post("/configuracoes/modelos", data={
+        "target": "aviso", "subject": "Vence logo", "text": "Vence logo " + LEGAL,
+        "html": "<p>" + LEGAL + "</p>", "action": "save"})
+    assert ok.status_code == 302
+    with app.app_context():
+        from models import db
+        assert StationSettings.load(db.session).due_soon_subject_template == "Vence logo"
+
+
+def test_common_template_is_checked_at_every_level(staff):
+    bad = staff.post("/configuracoes/modelos", data={
+        "target": "comum", "subject": "{{ level.name }} {{ level.nao_existe }}",
+        "text": LEGAL, "html": LEGAL, "action": "save"})
+    assert bad.status_code == 400 and "nao_existe" in bad.get_data(as_text=True)
