@@ -243,6 +243,18 @@ def _err_backup(page, ids):
     submit(page, "Salvar backup")
 
 
+def _err_collection(page, ids):
+    page.goto("/configuracoes/")
+    page.get_by_label("Multa por atraso (%)").fill("5")
+    submit(page, "Salvar régua")
+
+
+def _err_levels(page, ids):
+    page.goto("/configuracoes/")
+    page.get_by_label("Dias de atraso do nível 2").fill("x")
+    submit(page, "Salvar níveis")
+
+
 def _upload(page, form_text: str, button: str, path: Path):
     page.goto("/importar/")
     page.locator("form", has_text=form_text).get_by_label("Arquivo CSV").set_input_files(str(path))
@@ -289,6 +301,8 @@ FORM_ERRORS = {
     "settings.sending": [_err_sending],
     "settings.templates": [_err_templates, _preview_templates],
     "settings.backup_settings": [_err_backup],
+    "settings.collection": [_err_collection],
+    "settings.levels": [_err_levels],
     "imports.invoices": [_err_import_invoices],  # its success page is seen while seeding
     "imports.policies": [_err_import_policies, _done_import_policies],
     # Only a button: nothing to get wrong.
