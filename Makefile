@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test db bench clean
+.PHONY: run test db bench clean guide-images
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ run: db
 
 test: $(VENV)/.dev-installed tests/axe/node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest -q
+
+# The guide's screenshots (docs/img), retaken by the accessibility test; commit the result.
+guide-images: $(VENV)/.dev-installed tests/axe/node_modules/axe-core/axe.min.js
+	GUIDE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_accessibility.py
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/import.py

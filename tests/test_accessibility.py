@@ -9,6 +9,7 @@ a page with an argument this file cannot fill, fails the test, so new pages get 
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import threading
@@ -120,6 +121,15 @@ def overflow(page: Page) -> list[str]:
     return found
 
 
+# The guide's pictures (docs/img), taken here so they show the pages as they are. They are
+# rewritten only with GUIDE_SCREENSHOTS=1 (`make guide-images`), else go to tests/screenshots/.
+GUIDE_SHOTS = {"entrar com erro": "entrar", "settings.index": "configuracoes",
+               "imports.index": "importar", "customers.show": "cliente", "preview.index": "previa",
+               "runs.index": "envios"}
+SHOTS = (HERE.parent / "docs" / "img") if os.environ.get("GUIDE_SCREENSHOTS") == "1" \
+    else HERE / "screenshots" / "guide"
+
+
 class Checker:
     """Runs both checks on each page state and collects every problem before failing."""
 
@@ -130,6 +140,9 @@ class Checker:
     def __call__(self, page: Page, name: str) -> None:
         expect(page.locator("h1").first).to_be_visible()
         self.seen.append(name)
+        if name in GUIDE_SHOTS:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / f"{GUIDE_SHOTS[name]}.png"))
         for violation in axe_violations(page):
             self.problems.append(f"{name} [{page.url}]: {violation}")
         for wide in overflow(page):
@@ -312,7 +325,7 @@ FORM_ERRORS = {
     # Checked logged out, below.
     "auth.login": None, "auth.setup": None,
 }
-NOT_PAGES = {"static", "imports.export"}  # a stylesheet and a CSV download
+NOT_PAGES = {"static", "imports.export", "guide.image"}  # a stylesheet, a CSV, a picture
 LOGGED_OUT = {"auth.login", "auth.setup"}  # checked first, before any user exists
 
 
