@@ -51,7 +51,9 @@ def _fill(conn, rnd: random.Random, customers: int, invoices: int) -> None:
         if rows:
             conn.execute(model.__table__.insert(), rows)
 
-    insert(Company, [{"id": c, "code": str(c), "name": f"Posto {c}", "address": "Rua X, 1"}
+    # A complete creditor (CDC art. 42-A), else plan() holds the company back.
+    insert(Company, [{"id": c, "code": str(c), "name": f"Posto {c}", "address": "Rua X, 1",
+                      "tax_id": "11.222.333/0001-81"}
                      for c in range(1, COMPANIES + 1)])
     accounts = [(a, c, code) for a, (c, code) in enumerate(
         ((c, code) for c in range(1, COMPANIES + 1) for code in ("", "1", "2", "3")), start=1)]
