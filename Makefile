@@ -1,11 +1,15 @@
 # Two commands for a newcomer: `make run` serves the app, `make test` runs the tests.
+# `make test-pg` runs the tests on a throw-away PostgreSQL cluster (.ci/pg.sh).
+# VENV=/path/to/venv uses an existing virtualenv as it is (nothing installed into it).
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
+PYTEST_ARGS ?= -q
+DEV := $(if $(filter .venv,$(VENV)),$(VENV)/.dev-installed)
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test db bench clean guide-images
+.PHONY: run test test-pg db bench clean guide-images
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +32,11 @@ db: $(BIN)/activate
 run: db
 	$(BIN)/python app.py --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.dev-installed tests/axe/node_modules/axe-core/axe.min.js
-	$(BIN)/python -m pytest -q
+test: $(DEV) tests/axe/node_modules/axe-core/axe.min.js
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-pg: $(DEV) tests/axe/node_modules/axe-core/axe.min.js
+	.ci/pg.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The guide's screenshots (docs/img), retaken by the accessibility test; commit the result.
 guide-images: $(VENV)/.dev-installed tests/axe/node_modules/axe-core/axe.min.js

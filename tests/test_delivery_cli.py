@@ -28,9 +28,9 @@ def fast_app(app):
     return app
 
 
-def start_job(db_path: Path, instance_path: str) -> subprocess.Popen:
+def start_job(db_url: str, instance_path: str) -> subprocess.Popen:
     """The scheduler's command line, in a process of its own."""
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_path}", "APPLIANCE_INSTANCE": instance_path}
+    env = {**os.environ, "DATABASE_URL": db_url, "APPLIANCE_INSTANCE": instance_path}
     return subprocess.Popen([sys.executable, "app.py", "--email_pendencia_financeira", *DATE],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -104,11 +104,11 @@ def test_send_test_email_reports_a_refusal(app, runner, session, smtp_server):
     assert result.exit_code == 1 and "550" in result.output and "Relay negado" in result.output
 
 
-def test_python_app_py_entry_point_in_a_real_process(app, session, db_path, smtp_server):
+def test_python_app_py_entry_point_in_a_real_process(app, session, db_url, smtp_server):
     addresses = load_customers(session, 2)
     configure_station(session, smtp_server, app.instance_path)
 
-    proc = start_job(db_path, app.instance_path)
+    proc = start_job(db_url, app.instance_path)
     out, err = proc.communicate(timeout=60)
 
     assert proc.returncode == 0, err
@@ -118,13 +118,13 @@ def test_python_app_py_entry_point_in_a_real_process(app, session, db_path, smtp
     assert len(log.read_text(encoding="utf-8").splitlines()) == 2
 
 
-def test_sigkill_mid_batch_next_run_marks_unknown_and_sends_the_rest(app, session, db_path,
+def test_sigkill_mid_batch_next_run_marks_unknown_and_sends_the_rest(app, session, db_url,
                                                                       smtp_server):
     addresses = load_customers(session, 3)
     configure_station(session, smtp_server, app.instance_path)
     smtp_server.delay = 1.0
 
-    proc = start_job(db_path, app.instance_path)
+    proc = start_job(db_url, app.instance_path)
     smtp_server.wait_for(lambda s: s.handler.data_started >= 2, timeout=30)  # C02 on the wire
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
@@ -143,13 +143,13 @@ def test_sigkill_mid_batch_next_run_marks_unknown_and_sends_the_rest(app, sessio
     assert run(session, AS_OF, app.instance_path, options=FAST).sent == 0
 
 
-def test_two_runs_at_once_the_second_exits_2_and_sends_nothing(fast_app, runner, session, db_path,
+def test_two_runs_at_once_the_second_exits_2_and_sends_nothing(fast_app, runner, session, db_url,
                                                                smtp_server):
     addresses = load_customers(session, 3)
     configure_station(session, smtp_server, fast_app.instance_path)
     smtp_server.delay = 0.4
 
-    proc = start_job(db_path, fast_app.instance_path)
+    proc = start_job(db_url, fast_app.instance_path)
     smtp_server.wait_for(lambda s: s.handler.data_started >= 1, timeout=30)
     second = runner.invoke(args=["email-pendencia-financeira", *DATE])
     out, err = proc.communicate(timeout=60)

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import builtins
 import io
-import shutil
-import sqlite3
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +24,7 @@ import dunning.snapshot
 from app import create_app
 from dunning.csvfile import CsvSource, FileRejected, RowError, detect_encoding
 from dunning.importing import import_invoices
+from dbdump import dump, query
 from models import db
 
 NOW = datetime(2026, 11, 20, 8, 0)
@@ -115,13 +114,9 @@ def first_line_with(lines: list[str], value: str) -> int:
     return next(n for n, line in enumerate(lines, 1) if f";{value};" in line)
 
 
-def dump(db_path) -> list[str]:
-    with sqlite3.connect(db_path) as conn:
-        return list(conn.iterdump())
-
-
-def content(db_path) -> dict[str, list[tuple]]:
-    """The imported tables with ids replaced by codes (ids may differ between modes)."""
+def content(db_url) -> dict[str, list[tuple]]:
+    """The imported tables with ids replaced by codes (ids may differ between modes), dates as
+    text (as SQLite gives them)."""
     queries = {
         "company": "SELECT code, name, tax_id, address, phone, email FROM company",
         "account": "SELECT c.code, a.code, a.name FROM account a JOIN company c ON c.id = a.company_id",
@@ -135,9 +130,9 @@ def content(db_path) -> dict[str, list[tuple]]:
                    "JOIN company c ON c.id = i.company_id JOIN customer cu ON cu.id = i.customer_id "
                    "JOIN account a ON a.id = i.account_id",
     }
-    with sqlite3.connect(db_path) as conn:
-        return {table: sorted(conn.execute(sql).fetchall(), key=repr)
-                for table, sql in queries.items()}
+    return {table: sorted((tuple(str(v) if isinstance(v, date) else v for v in row)
+                           for row in query(db_url, sql)), key=repr)
+            for table, sql in queries.items()}
 
 
 def load(session, path, **kwargs):
@@ -147,16 +142,15 @@ def load(session, path, **kwargs):
 
 
 @contextmanager
-def other_database(migrated_db, tmp_path, name: str = "other"):
-    """A second app on its own copy of the migrated database: (session, db file)."""
-    path = tmp_path / f"{name}.db"
-    shutil.copy(migrated_db, path)
+def other_database(new_database, tmp_path, name: str = "other"):
+    """A second app on its own copy of the migrated database: (session, its URL)."""
+    url = new_database(name)
     app = create_app({"TESTING": True, "SECRET_KEY": "test",
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+                      "SQLALCHEMY_DATABASE_URI": url,
                       "INSTANCE_PATH": str(tmp_path / f"{name}-instance")})
     with app.app_context():
         try:
-            yield db.session, path
+            yield db.session, url
         finally:
             db.session.remove()
             db.engine.dispose()
@@ -198,18 +192,18 @@ def rejection(session, path, **kwargs) -> FileRejected:
 
 # --- 1. the same result either way -------------------------------------------------------------
 
-def test_parallel_and_in_process_imports_give_the_same_result(session, db_path, migrated_db,
+def test_parallel_and_in_process_imports_give_the_same_result(session, db_url, new_database,
                                                                tmp_path, children):
     lines = export()
     path = write(tmp_path, lines)
     parallel = load(session, path, parallel=True)
     assert len(children) == 1, "the file was parsed by child processes"
-    with other_database(migrated_db, tmp_path) as (other, other_path):
+    with other_database(new_database, tmp_path) as (other, other_path):
         in_process = load(other, path, parallel=False)
     assert len(children) == 1, "no child for the in-process import"
 
     assert parallel == in_process
-    assert content(db_path) == content(other_path)
+    assert content(db_url) == content(other_path)
 
     # And the result is the right one, not just the same one.
     assert (parallel.rows, parallel.invoices_new, parallel.invoices_updated,
@@ -224,7 +218,7 @@ def test_parallel_and_in_process_imports_give_the_same_result(session, db_path, 
                  "CPF/CNPJ com dígitos verificadores inválidos (importado assim mesmo)"),
     ]
     assert parallel.warnings_total == 3
-    tables = content(db_path)
+    tables = content(db_url)
     customers = {row[0]: row for row in tables["customer"]}
     assert customers["C01"][4] == "c1@cliente.com.br", "an e-mail stated only in a later part"
     assert customers["C06"][4] == "novo@seis.com.br", "the last value wins"
@@ -244,7 +238,7 @@ def test_parallel_and_in_process_imports_give_the_same_result(session, db_path, 
 
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "parallel"])
-def test_a_customer_changing_group_leaves_no_orphan_group(parallel, session, db_path, tmp_path,
+def test_a_customer_changing_group_leaves_no_orphan_group(parallel, session, db_url, tmp_path,
                                                           monkeypatch, children):
     lines = export()
     rows = [line for line in lines[1:] if line and line != ";;;;"]
@@ -252,7 +246,7 @@ def test_a_customer_changing_group_leaves_no_orphan_group(parallel, session, db_
                         for n, row in enumerate(rows)]
     monkeypatch.setattr(dunning.parsing, "BATCH_ROWS", 100)  # in this process only
     load(session, write(tmp_path, moved), parallel=parallel)
-    tables = content(db_path)
+    tables = content(db_url)
     assert {row[5] for row in tables["customer"] if row[0] in ("C00", "C04", "C08")} == {"NOVO"}
     assert sorted(code for code, *_ in tables["customer_group"]) == ["NOVO", "TARDIO"]
 
@@ -260,13 +254,13 @@ def test_a_customer_changing_group_leaves_no_orphan_group(parallel, session, db_
 # --- 2. errors late in the file -----------------------------------------------------------------
 
 @pytest.fixture
-def loaded(session, db_path, tmp_path):
+def loaded(session, db_url, tmp_path):
     """A database that already holds an export, so "unchanged" means something."""
     load(session, write(tmp_path, export(60, blank_after=()), name="base.csv"), parallel=False)
-    return dump(db_path)
+    return dump(db_url)
 
 
-def test_errors_in_the_second_half_name_their_physical_lines(session, db_path, loaded, tmp_path,
+def test_errors_in_the_second_half_name_their_physical_lines(session, db_url, loaded, tmp_path,
                                                              children):
     lines = export(r240={"due": "31/02/2026"}, r280={"saldo": "12,345"})
     path = write(tmp_path, lines)
@@ -280,11 +274,11 @@ def test_errors_in_the_second_half_name_their_physical_lines(session, db_path, l
     assert str(error.errors[0]) == ("linha 244, coluna vencimento: data inválida "
                                     "(use dd/mm/aaaa ou aaaa-mm-dd) '31/02/2026'")
     assert not error.truncated
-    assert dump(db_path) == loaded
+    assert dump(db_url) == loaded
     assert rejection(session, path, parallel=False).errors == error.errors
 
 
-def test_errors_of_every_part_come_sorted_and_cut_at_100(session, db_path, loaded, tmp_path,
+def test_errors_of_every_part_come_sorted_and_cut_at_100(session, db_url, loaded, tmp_path,
                                                          children):
     changes = {f"r{i}": {"due": "99/99/2026"} for i in range(70, 150)}
     changes.update({f"r{i}": {"due": "99/99/2026"} for i in range(160, 240)})
@@ -294,7 +288,7 @@ def test_errors_of_every_part_come_sorted_and_cut_at_100(session, db_path, loade
     assert len(error.errors) == 100 and error.truncated
     lines = [e.line for e in error.errors]
     assert lines == sorted(lines) and lines[0] == 73 and lines[-1] == 182
-    assert dump(db_path) == loaded
+    assert dump(db_url) == loaded
     in_process = rejection(session, path, parallel=False)
     assert (in_process.errors, in_process.truncated) == (error.errors, True)
 
@@ -304,27 +298,27 @@ def test_errors_of_every_part_come_sorted_and_cut_at_100(session, db_path, loade
 REPEAT = "linha 280, coluna documento: fatura repetida no arquivo (já aparece na linha 10) 'D0008 parcela 2'"
 
 
-def test_a_far_repeat_into_an_empty_table_is_rejected(session, db_path, tmp_path, children,
+def test_a_far_repeat_into_an_empty_table_is_rejected(session, db_url, tmp_path, children,
                                                              attempts):
     lines = export(blank_after=(), r278={"document": "D0008"})
     assert data_row(8, 300).split(";")[:1] + data_row(8, 300).split(";")[10:11] == ["3", "2"]
     assert data_row(278, 300).split(";")[:1] + data_row(278, 300).split(";")[10:11] == ["3", "2"]
     assert (line_of(lines, "D0008"), lines.index(data_row(278, 300, document="D0008")) + 1) == (10, 280)
     path = write(tmp_path, lines)
-    before = dump(db_path)
+    before = dump(db_url)
     error = rejection(session, path, parallel=True)
     assert [str(e) for e in error.errors] == [REPEAT]
     assert len(children) == 1 and attempts == [False, True], "counts -> Retry -> exact keys"
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
-def test_a_far_repeat_with_old_invoices_is_rejected(session, db_path, loaded, tmp_path,
+def test_a_far_repeat_with_old_invoices_is_rejected(session, db_url, loaded, tmp_path,
                                                            children, attempts):
     path = write(tmp_path, export(blank_after=(), r278={"document": "D0008"}))
     error = rejection(session, path, parallel=True)
     assert [str(e) for e in error.errors] == [REPEAT]
     assert len(children) == 1 and attempts == [False, True], "hash seen twice -> Retry"
-    assert dump(db_path) == loaded
+    assert dump(db_url) == loaded
 
 
 # --- 4. re-import and settlement through the hashed keys ---------------------------------------
@@ -341,18 +335,18 @@ def second_export(n: int = 300) -> list[str]:
     return lines
 
 
-def test_reimport_settles_and_updates_through_hashed_keys(session, db_path, tmp_path, children,
+def test_reimport_settles_and_updates_through_hashed_keys(session, db_url, tmp_path, children,
                                                           attempts):
     first = load(session, write(tmp_path, export(), name="a.csv"), parallel=True)
     assert first.invoices_new == 300
-    before = {row[:3]: row for row in content(db_path)["invoice"]}
+    before = {row[:3]: row for row in content(db_url)["invoice"]}
     report = load(session, write(tmp_path, second_export(), name="b.csv"), parallel=True,
                   now=LATER)
     assert len(children) == 2 * 1 and attempts == [False, False], "no Retry: the hashes sufficed"
     # 3, 4, 150, 151 and 286 were open; 51 was already settled (saldo 0 in a.csv).
     assert (report.invoices_new, report.invoices_updated, report.invoices_settled) == (2, 5, 5)
     assert report.rows == 200 - 6 + 2
-    after = {row[:3]: row for row in content(db_path)["invoice"]}
+    after = {row[:3]: row for row in content(db_url)["invoice"]}
     key = lambda i, document=None: (("123"[i % 3]), document or f"D{i:04d}",  # noqa: E731
                                     str(i % 3) if i % 3 else "")
     for i in (3, 4, 150, 151, 286):
@@ -370,34 +364,34 @@ def test_reimport_settles_and_updates_through_hashed_keys(session, db_path, tmp_
 
 # --- 5. hash collisions ------------------------------------------------------------------------
 
-def reference(migrated_db, tmp_path, files, name="reference"):
+def reference(new_database, tmp_path, files, name="reference"):
     """Reports and content of importing ``files`` (path, now) in process, without monkeypatches."""
-    with other_database(migrated_db, tmp_path, name) as (other, other_path):
+    with other_database(new_database, tmp_path, name) as (other, other_path):
         reports = [load(other, path, parallel=False, now=now) for path, now in files]
         return reports, content(other_path)
 
 
 @pytest.mark.parametrize("parallel", [True, False], ids=["parallel", "in-process"])
-def test_every_hash_colliding_still_imports_exactly(parallel, session, db_path, migrated_db, tmp_path,
+def test_every_hash_colliding_still_imports_exactly(parallel, session, db_url, new_database, tmp_path,
                                                     monkeypatch, attempts):
     files = [(write(tmp_path, export(), name="a.csv"), NOW),
              (write(tmp_path, second_export(), name="b.csv"), LATER)]
-    expected_reports, expected = reference(migrated_db, tmp_path, files)
+    expected_reports, expected = reference(new_database, tmp_path, files)
     attempts.clear()
     monkeypatch.setattr(dunning.snapshot, "hash", lambda key: 0, raising=False)
     reports = [load(session, path, parallel=parallel, now=now) for path, now in files]
     assert attempts == [False, False, True], "the empty table needs no hash; the re-import retries"
     assert reports == expected_reports
-    assert content(db_path) == expected
+    assert content(db_url) == expected
     assert (reports[1].invoices_new, reports[1].invoices_updated, reports[1].invoices_settled) == (2, 5, 5)
 
 
-def test_a_new_item_colliding_with_a_missing_one_still_settles_it(session, db_path, migrated_db,
+def test_a_new_item_colliding_with_a_missing_one_still_settles_it(session, db_url, new_database,
                                                                  tmp_path, monkeypatch, attempts):
     """No repeat in the file: only the settlement count can notice the collision."""
     files = [(write(tmp_path, export(), name="a.csv"), NOW),
              (write(tmp_path, second_export(), name="b.csv"), LATER)]
-    expected_reports, expected = reference(migrated_db, tmp_path, files)
+    expected_reports, expected = reference(new_database, tmp_path, files)
     attempts.clear()
     load(session, files[0][0], parallel=True)
     colliding = {"NOVA-1", "D0003"}  # new in b.csv / missing from b.csv, both of company 1
@@ -406,7 +400,7 @@ def test_a_new_item_colliding_with_a_missing_one_still_settles_it(session, db_pa
     report = load(session, files[1][0], parallel=True, now=LATER)
     assert attempts == [False, False, True]
     assert report == expected_reports[1]
-    assert content(db_path) == expected
+    assert content(db_url) == expected
 
 
 # --- 6. quoted line breaks and lone CRs --------------------------------------------------------
@@ -430,7 +424,7 @@ def unsplittable(kind: str, lines: list[str]) -> bytes:
 
 
 @pytest.mark.parametrize("kind", ["quoted", "lone CR"])
-def test_quoted_line_breaks_and_lone_crs_keep_line_numbers(kind, session, db_path, migrated_db,
+def test_quoted_line_breaks_and_lone_crs_keep_line_numbers(kind, session, db_url, new_database,
                                                            tmp_path, children):
     lines = export(120, blank_after=(60,))
     raw = unsplittable(kind, lines)
@@ -439,12 +433,12 @@ def test_quoted_line_breaks_and_lone_crs_keep_line_numbers(kind, session, db_pat
 
     report = load(session, path, parallel=True)
     assert len(children) == 1, "still a child process"
-    with other_database(migrated_db, tmp_path) as (other, other_path):
+    with other_database(new_database, tmp_path) as (other, other_path):
         assert load(other, path, parallel=False) == report
-    assert content(db_path) == content(other_path)
+    assert content(db_url) == content(other_path)
     assert report.rows == 120 and report.invoices_new == 120
     if kind == "quoted":
-        pix = {row[1]: row[10] for row in content(db_path)["invoice"]}
+        pix = {row[1]: row[10] for row in content(db_url)["invoice"]}
         assert pix["D0029"] == '0002\n0126 "PIX"'
 
     # An error after the multi-line field (or the lone CR) names its physical line.
@@ -452,14 +446,14 @@ def test_quoted_line_breaks_and_lone_crs_keep_line_numbers(kind, session, db_pat
     cells = lines[row].split(";")
     cells[12] = "32/13/2026"
     path.write_bytes(unsplittable(kind, lines[:row] + [";".join(cells)] + lines[row + 1:]))
-    before = dump(db_path)
+    before = dump(db_url)
     error = rejection(session, path, parallel=True)
     assert len(children) == 2
     expected_line = {"quoted": 104, "lone CR": 103}[kind]  # 103 in ``lines``; +1 for D0029's field
     assert [(e.line, e.column, e.value) for e in error.errors] == [
         (expected_line, "vencimento", "32/13/2026")]
     assert rejection(session, path, parallel=False).errors == error.errors
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
 # --- 7. connection pragmas ---------------------------------------------------------------------
@@ -469,8 +463,9 @@ def pragmas(driver) -> tuple:
                  for name in ("foreign_keys", "cache_size", "threads"))
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("case", ["accepted", "rejected", "repeat via Retry"])
-def test_pragmas_are_restored_on_the_pooled_connection(case, session, db_path, tmp_path, children,
+def test_pragmas_are_restored_on_the_pooled_connection(case, session, db_url, tmp_path, children,
                                                         monkeypatch):
     seen = []
     writer = dunning.importing.Writer
@@ -506,7 +501,7 @@ def test_pragmas_are_restored_on_the_pooled_connection(case, session, db_path, t
 
 # --- 8. the CLI --------------------------------------------------------------------------------
 
-def test_cli_uses_children_above_parallel_bytes(runner, db_path, migrated_db, tmp_path, monkeypatch,
+def test_cli_uses_children_above_parallel_bytes(runner, db_url, new_database, tmp_path, monkeypatch,
                                                 children):
     lines = export()
     path = write(tmp_path, lines)
@@ -520,21 +515,21 @@ def test_cli_uses_children_above_parallel_bytes(runner, db_path, migrated_db, tm
     assert "Avisos (3):" in result.output
     assert (f"linha {first_line_with(lines, LATE_BAD_CNPJ)}, coluna cpf_cnpj: CPF/CNPJ com dígitos "
             f"verificadores inválidos (importado assim mesmo) '{LATE_BAD_CNPJ}'") in result.output
-    with other_database(migrated_db, tmp_path) as (other, other_path):
+    with other_database(new_database, tmp_path) as (other, other_path):
         with open(path, "rb") as stream:
             import_invoices(other, stream, parallel=False)
-    imported, expected = content(db_path), content(other_path)
+    imported, expected = content(db_url), content(other_path)
     unstamped = lambda tables: [row[:12] for row in tables["invoice"]]  # noqa: E731 (the clock)
     assert unstamped(imported) == unstamped(expected)
     assert {t: v for t, v in imported.items() if t != "invoice"} == \
         {t: v for t, v in expected.items() if t != "invoice"}
 
     bad = write(tmp_path, export(r240={"due": "31/02/2026"}), name="ruim.csv")
-    before = dump(db_path)
+    before = dump(db_url)
     result = runner.invoke(args=["import-invoices", str(bad)])
     assert result.exit_code == 1 and len(children) == 2 * 1
     assert "linha 244, coluna vencimento: data inválida" in result.output
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
 def test_upload_streams_are_parsed_in_process(session, tmp_path, children):

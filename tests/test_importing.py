@@ -1,4 +1,4 @@
-"""The ERP invoice import (SPEC §5), through the real CLI and on a real SQLite file."""
+"""The ERP invoice import (SPEC §5), through the real CLI and on a real database."""
 from __future__ import annotations
 
 import io
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from dunning.csvfile import FileRejected
 from dunning.importing import import_invoices
+from dbdump import dump
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule, CustomerGroup,
                     GroupAccountRule, Invoice, db)
 
@@ -28,10 +29,6 @@ ROWS = [
 ]
 
 
-def dump(db_path) -> list[str]:
-    """The whole content of the database file, as SQL statements."""
-    with sqlite3.connect(db_path) as conn:
-        return list(conn.iterdump())
 
 
 def write(tmp_path, lines: list[str], encoding: str = "cp1252", name: str = "faturas.csv",
@@ -162,15 +159,15 @@ REJECTED = {
 
 
 @pytest.fixture
-def loaded(runner, db_path):
+def loaded(runner, db_url):
     """A database that already holds the example file, so "unchanged" means something."""
     result = run(runner, "examples/faturas.csv")
     assert result.exit_code == 0, result.output
-    return dump(db_path)
+    return dump(db_url)
 
 
 @pytest.mark.parametrize("case", REJECTED, ids=list(REJECTED))
-def test_rejected_file_changes_nothing(case, runner, db_path, loaded, tmp_path):
+def test_rejected_file_changes_nothing(case, runner, db_url, loaded, tmp_path):
     lines, message, value = REJECTED[case]
     result = run(runner, write(tmp_path, lines))
     assert result.exit_code == 1
@@ -178,7 +175,7 @@ def test_rejected_file_changes_nothing(case, runner, db_path, loaded, tmp_path):
     assert message in result.output
     assert value in result.output
     assert "Traceback" not in result.output
-    assert dump(db_path) == loaded
+    assert dump(db_url) == loaded
 
 
 @pytest.mark.parametrize("content, message", [
@@ -188,23 +185,23 @@ def test_rejected_file_changes_nothing(case, runner, db_path, loaded, tmp_path):
     (bytes(range(0x80, 0x100)) * 4, "não é texto UTF-8 nem Windows-1252"),
     (b"\x89PNG\r\n\x1a\n garbage \xff\xfe", "coluna obrigatória ausente"),
 ], ids=["empty", "blank lines", "zip", "undecodable", "png-like"])
-def test_empty_and_binary_files_are_rejected(content, message, runner, db_path, loaded, tmp_path):
+def test_empty_and_binary_files_are_rejected(content, message, runner, db_url, loaded, tmp_path):
     path = tmp_path / "lixo.csv"
     path.write_bytes(content)
     result = run(runner, path)
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
-    assert dump(db_path) == loaded
+    assert dump(db_url) == loaded
 
 
-def test_unclosed_quote_is_reported(runner, db_path, loaded, tmp_path):
+def test_unclosed_quote_is_reported(runner, db_url, loaded, tmp_path):
     lines = [HEADER, ROWS[0], ROWS[1].replace("Transportadora", '"Transportadora'),
              *[ROWS[2].replace("F1002", f"G{i}") + " " * 200 for i in range(700)]]
     result = run(runner, write(tmp_path, lines))
     assert result.exit_code == 1
     assert "linha 3: CSV malformado: um campo passa de 128 mil caracteres" in result.output
-    assert dump(db_path) == loaded
+    assert dump(db_url) == loaded
 
 
 def test_missing_path_and_directory_give_clear_messages(runner, tmp_path):
@@ -216,7 +213,7 @@ def test_missing_path_and_directory_give_clear_messages(runner, tmp_path):
     assert "é uma pasta, não um arquivo" in result.output
 
 
-def test_more_than_100_errors_reports_the_first_100(runner, db_path, loaded, tmp_path):
+def test_more_than_100_errors_reports_the_first_100(runner, db_url, loaded, tmp_path):
     bad = [f"1;;;C9;;;;;;D{i};;;99/99/2026;1,00;1,00" for i in range(150)]
     result = run(runner, write(tmp_path, [HEADER, *bad]))
     assert result.exit_code == 1
@@ -225,10 +222,10 @@ def test_more_than_100_errors_reports_the_first_100(runner, db_path, loaded, tmp
     assert errors[0].startswith("  linha 2, coluna vencimento") and "'99/99/2026'" in errors[0]
     assert errors[-1].startswith("  linha 101,")
     assert "primeiros 100 erros" in result.output
-    assert dump(db_path) == loaded
+    assert dump(db_url) == loaded
 
 
-def test_every_error_of_a_row_is_named(runner, db_path, loaded, tmp_path):
+def test_every_error_of_a_row_is_named(runner, db_url, loaded, tmp_path):
     row = "1;;;;;;;;;F1;;01/01/2026;aaaa;-5,00;x"
     result = run(runner, write(tmp_path, [HEADER, row]))
     assert result.exit_code == 1
@@ -237,10 +234,10 @@ def test_every_error_of_a_row_is_named(runner, db_path, loaded, tmp_path):
                      "linha 2, coluna saldo: valor inválido (use 1.234,56, 1234,56 ou 1234.56) 'x'",
                      "linha 2, coluna valor: valor negativo '-5,00'"):
         assert expected in result.output
-    assert dump(db_path) == loaded
+    assert dump(db_url) == loaded
 
 
-def test_line_numbers_count_blank_lines_and_multiline_fields(runner, db_path, loaded, tmp_path):
+def test_line_numbers_count_blank_lines_and_multiline_fields(runner, db_url, loaded, tmp_path):
     lines = [HEADER, ROWS[0], "", ROWS[1].replace("Transportadora Rápida", '"Transportadora\nRápida"'),
              ROWS[2].replace("14/11/2026", "14/11/26")]
     result = run(runner, write(tmp_path, lines))
@@ -284,24 +281,24 @@ def test_new_item_with_saldo_zero_is_stored_settled(runner, session, tmp_path):
     assert f1002.balance_cents == 0 and f1002.settled_at is not None
 
 
-def test_reimporting_the_same_file_changes_nothing(runner, db_path, tmp_path):
+def test_reimporting_the_same_file_changes_nothing(runner, db_url, tmp_path):
     path = write(tmp_path, [HEADER, *ROWS])
     assert run(runner, path).exit_code == 0
-    before = dump(db_path)
+    before = dump(db_url)
     result = run(runner, path)
     assert result.exit_code == 0, result.output
     assert "Faturas: 0 novas, 0 atualizadas, 0 baixadas" in result.output
     assert "Clientes: 0 novos, 0 atualizados. Empresas novas: 0." in result.output
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
-def test_reimport_after_a_snapshot_settlement_changes_nothing(runner, db_path, tmp_path):
+def test_reimport_after_a_snapshot_settlement_changes_nothing(runner, db_url, tmp_path):
     assert run(runner, write(tmp_path, [HEADER, *ROWS], name="a.csv")).exit_code == 0
     second = write(tmp_path, [HEADER, ROWS[0]], name="b.csv")
     assert run(runner, second).exit_code == 0
-    before = dump(db_path)
+    before = dump(db_url)
     assert "0 novas, 0 atualizadas, 0 baixadas" in run(runner, second).output
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
 def indexes(db_path) -> list[tuple]:
@@ -310,6 +307,7 @@ def indexes(db_path) -> list[tuple]:
                             "ORDER BY name").fetchall()
 
 
+@pytest.mark.sqlite_only
 def test_first_load_rebuilds_the_indexes_it_drops(runner, db_path, tmp_path):
     before = indexes(db_path)
     assert any(name.startswith("ix_invoice") for name, _ in before)
@@ -422,12 +420,12 @@ def export_rows(draw):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(export_rows(), min_size=1, max_size=8), st.sampled_from([";", ","]))
-def test_any_file_imports_whole_or_changes_nothing(session, db_path, rows, sep):
+def test_any_file_imports_whole_or_changes_nothing(session, db_url, rows, sep):
     quote = (lambda text: f'"{text}"') if sep == "," else (lambda text: text)
     lines = [sep.join(["empresa", "documento", "parcela", "cliente", "saldo", "vencimento"])]
     lines += [sep.join([e, d, p, client, quote(saldo), due])
               for (e, d, p), client, saldo, _, due in rows]
-    before = dump(db_path)
+    before = dump(db_url)
     keys = [key for key, *_ in rows]
     acceptable = all(cents is not None for *_, cents, _ in rows) and len(set(keys)) == len(keys)
     try:
@@ -435,7 +433,7 @@ def test_any_file_imports_whole_or_changes_nothing(session, db_path, rows, sep):
     except FileRejected as exc:
         event("rejected")
         assert not acceptable, exc.errors
-        assert dump(db_path) == before
+        assert dump(db_url) == before
         return
     event("imported")
     assert acceptable, "a bad file was accepted"
