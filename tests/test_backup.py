@@ -43,6 +43,7 @@ def integrity(db_file: Path) -> str:
     return rows(db_file, "PRAGMA integrity_check")[0][0]
 
 
+@pytest.mark.sqlite_only  # backs up the SQLite file
 def test_backup_during_a_real_run_restores_the_same_data(app, runner, session, db_path,
                                                          smtp_server, tmp_path):
     load_customers(session, 3)
@@ -50,9 +51,9 @@ def test_backup_during_a_real_run_restores_the_same_data(app, runner, session, d
     session.get(Customer, 1).tolerance_days = 4
     session.commit()
     smtp_server.delay = 3.0  # C02's DATA takes 3 s: the run is in progress meanwhile
-    proc = start_job(db_path, app.instance_path)
+    proc = start_job(f"sqlite:///{db_path}", app.instance_path)
     try:
-        smtp_server.wait_for(lambda s: s.handler.data_started >= 2, timeout=60)
+        smtp_server.wait_for(lambda s: s.handler.data_started >= 2, timeout=180)
 
         result = runner.invoke(args=["backup", str(tmp_path / "pendrive")])
         assert result.exit_code == 0, result.output
@@ -60,7 +61,7 @@ def test_backup_during_a_real_run_restores_the_same_data(app, runner, session, d
                                       "--yes"])
     finally:
         smtp_server.delay = 0
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
 
     assert refused.exit_code == 2, refused.output
@@ -86,6 +87,7 @@ def test_backup_during_a_real_run_restores_the_same_data(app, runner, session, d
     assert [s for _, s, _ in snapshot(safety.path / backup.DB_FILE)["outbox"]] == ["sent"] * 3
 
 
+@pytest.mark.sqlite_only  # backs up the SQLite file
 def test_backup_files_are_private_and_keys_go_both_ways(app, runner, session, tmp_path):
     instance = Path(app.instance_path)
     (instance / "smtp.key").write_bytes(b"chave-original")
@@ -117,6 +119,7 @@ def test_backup_files_are_private_and_keys_go_both_ways(app, runner, session, tm
     assert StationSettings.load(session).sender_name == "Posto Antes"
 
 
+@pytest.mark.sqlite_only  # backs up the SQLite file
 def test_restore_asks_and_a_no_changes_nothing(app, runner, session, db_path, tmp_path):
     load_customers(session, 2)
     assert runner.invoke(args=["backup", str(tmp_path / "b")]).exit_code == 0
@@ -130,6 +133,7 @@ def test_restore_asks_and_a_no_changes_nothing(app, runner, session, db_path, tm
     assert snapshot(db_path) == before and len(before["customers"]) == 3
 
 
+@pytest.mark.sqlite_only  # backs up the SQLite file
 @pytest.mark.parametrize("content", ["missing", "garbage"])
 def test_restore_refuses_what_is_not_a_backup(app, runner, db_path, tmp_path, content):
     folder = tmp_path / "nao-e-backup"
@@ -145,6 +149,7 @@ def test_restore_refuses_what_is_not_a_backup(app, runner, db_path, tmp_path, co
     assert db_path.read_bytes() == before
 
 
+@pytest.mark.sqlite_only  # backs up the SQLite file
 def test_keeps_the_last_n_backups(app, session, tmp_path):
     settings = StationSettings.load(session)
     settings.backup_keep = 2
@@ -158,6 +163,7 @@ def test_keeps_the_last_n_backups(app, session, tmp_path):
     assert not [p for p in (tmp_path / "b").iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.sqlite_only  # backs up the SQLite file
 def test_two_backups_in_one_second_both_kept(app, tmp_path, db_path):
     now = datetime(2026, 12, 1, 8, 0, 0)
     first = backup.take_backup(db_path, app.instance_path, tmp_path / "b", now, keep=None)
@@ -165,6 +171,7 @@ def test_two_backups_in_one_second_both_kept(app, tmp_path, db_path):
     assert first.path != second.path and len(backup.list_backups(tmp_path / "b")) == 2
 
 
+@pytest.mark.sqlite_only  # backs up the SQLite file
 def test_backup_to_an_unwritable_place_fails_clearly(app, runner, tmp_path):
     blocker = tmp_path / "arquivo"
     blocker.write_text("x")
@@ -185,6 +192,7 @@ def test_postgresql_says_pg_dump_and_exits_2(tmp_path):
     assert result.exit_code == 2 and "pg_restore" in result.output
 
 
+@pytest.mark.sqlite_only  # backs up the SQLite file
 def test_daily_job_backs_up_after_the_send_and_keeps_its_exit_code(app, session, db_path,
                                                                    smtp_server, tmp_path):
     load_customers(session, 2)
@@ -193,8 +201,8 @@ def test_daily_job_backs_up_after_the_send_and_keeps_its_exit_code(app, session,
     StationSettings.load(session).backup_folder = str(tmp_path / "rede")
     session.commit()
 
-    proc = start_job(db_path, app.instance_path)
-    out, err = proc.communicate(timeout=60)
+    proc = start_job(f"sqlite:///{db_path}", app.instance_path)
+    out, err = proc.communicate(timeout=180)
 
     assert proc.returncode == 1, err  # the send's code: one reminder refused
     [taken] = backup.list_backups(tmp_path / "rede")
@@ -206,12 +214,13 @@ def test_daily_job_backs_up_after_the_send_and_keeps_its_exit_code(app, session,
     (tmp_path / "bloqueio").write_text("x")
     StationSettings.load(session).backup_folder = str(tmp_path / "bloqueio" / "sub")
     session.commit()
-    proc = start_job(db_path, app.instance_path)
-    out, err = proc.communicate(timeout=60)
+    proc = start_job(f"sqlite:///{db_path}", app.instance_path)
+    out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     assert "Backup não feito" in err and "Traceback" not in err
 
 
+@pytest.mark.sqlite_only  # backs up the SQLite file
 def test_settings_page_backup_section(app, staff, tmp_path):
     page = staff.get("/configuracoes/").get_data(as_text=True)
     assert "Nenhum backup" in page and "instance" in page

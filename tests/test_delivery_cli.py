@@ -109,7 +109,7 @@ def test_python_app_py_entry_point_in_a_real_process(app, session, db_url, smtp_
     configure_station(session, smtp_server, app.instance_path)
 
     proc = start_job(db_url, app.instance_path)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=180)
 
     assert proc.returncode == 0, err
     assert "2 enviados, 0 falhas, 0 ignorados" in out
@@ -125,7 +125,7 @@ def test_sigkill_mid_batch_next_run_marks_unknown_and_sends_the_rest(app, sessio
     smtp_server.delay = 1.0
 
     proc = start_job(db_url, app.instance_path)
-    smtp_server.wait_for(lambda s: s.handler.data_started >= 2, timeout=30)  # C02 on the wire
+    smtp_server.wait_for(lambda s: s.handler.data_started >= 2, timeout=180)  # C02 on the wire
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
     assert lines(session)["C02"].status == "sending"
@@ -150,9 +150,9 @@ def test_two_runs_at_once_the_second_exits_2_and_sends_nothing(fast_app, runner,
     smtp_server.delay = 0.4
 
     proc = start_job(db_url, fast_app.instance_path)
-    smtp_server.wait_for(lambda s: s.handler.data_started >= 1, timeout=30)
+    smtp_server.wait_for(lambda s: s.handler.data_started >= 1, timeout=180)
     second = runner.invoke(args=["email-pendencia-financeira", *DATE])
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=180)
 
     assert second.exit_code == 2 and "Outro envio está em andamento" in second.output
     assert proc.returncode == 0, err
@@ -165,5 +165,5 @@ def test_database_unreachable_exit_2(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/x.db",
            "APPLIANCE_INSTANCE": str(tmp_path / "instance")}
     proc = subprocess.run([sys.executable, "app.py", "--email_pendencia_financeira"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=60)
+                          env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 2 and "Banco de dados inacessível" in proc.stderr
