@@ -131,23 +131,30 @@ def migrated_db(tmp_path_factory):
         yield path
 
 
+def copy_of_migrated(migrated_db, folder: Path, name: str = "appliance") -> tuple[str, callable]:
+    """A fresh copy of the migrated database: its URL, and what to call when done with it (a
+    file in ``folder`` on SQLite; a database on the test server on PostgreSQL)."""
+    if ON_POSTGRESQL:
+        taken = migrated_db.take()
+        return migrated_db.url_of(taken), lambda: migrated_db.give_back(taken)
+    path = Path(folder) / f"{name}.db"
+    shutil.copy(migrated_db, path)
+    return f"sqlite:///{path}", lambda: None
+
+
 @pytest.fixture
 def new_database(migrated_db, tmp_path):
-    """``new_database(name)``: the URL of a fresh copy of the migrated database (a file under
-    tmp_path on SQLite)."""
-    taken: list[str] = []
+    """``new_database(name)``: the URL of a fresh copy of the migrated database."""
+    releases = []
 
     def make(name: str = "appliance") -> str:
-        if ON_POSTGRESQL:
-            taken.append(migrated_db.take())
-            return migrated_db.url_of(taken[-1])
-        path = tmp_path / f"{name}.db"
-        shutil.copy(migrated_db, path)
-        return f"sqlite:///{path}"
+        url, release = copy_of_migrated(migrated_db, tmp_path, name)
+        releases.append(release)
+        return url
 
     yield make
-    for name in taken:
-        migrated_db.give_back(name)
+    for release in releases:
+        release()
 
 
 @pytest.fixture

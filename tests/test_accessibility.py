@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from app import create_app
+from conftest import copy_of_migrated
 from models import db
 
 HERE = Path(__file__).resolve().parent
@@ -58,9 +58,9 @@ def station(migrated_db, tmp_path_factory):
     """An app on its own database, served over HTTP, and an SMTP server to send a run to."""
     from smtpserver import SmtpServer
     folder = tmp_path_factory.mktemp("a11y")
-    shutil.copy(migrated_db, folder / "appliance.db")
+    url, release = copy_of_migrated(migrated_db, folder)
     app = create_app({"TESTING": True, "SECRET_KEY": "test", "SMTP_BACKOFF": 0.01,
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'appliance.db'}",
+                      "SQLALCHEMY_DATABASE_URI": url,
                       "INSTANCE_PATH": str(folder / "instance")})
     smtp = SmtpServer(folder).start()
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -71,7 +71,9 @@ def station(migrated_db, tmp_path_factory):
     thread.join(10)
     smtp.stop()
     with app.app_context():
+        db.session.remove()
         db.engine.dispose()
+    release()
 
 
 @pytest.fixture(scope="module")

@@ -136,9 +136,9 @@ def test_forwarded_host_is_ignored(user_app, client):
     assert response.status_code == 302 and "evil" not in response.headers["Location"]
 
 
-def test_station_configured_names(db_path, tmp_path):
+def test_station_configured_names(db_url, tmp_path):
     app = create_app({"TESTING": True, "SECRET_KEY": "test",
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+                      "SQLALCHEMY_DATABASE_URI": db_url,
                       "INSTANCE_PATH": str(tmp_path / "instance"),
                       "TRUSTED_HOSTS": ["posto.local", "192.168.0.10:8080"]})
     client = app.test_client()
@@ -169,11 +169,12 @@ def test_five_failures_lock_the_user_even_for_the_right_password(user_app, clien
     assert _login(client, "gerente").status_code == 302          # other users are not locked
 
 
-def test_lock_holds_in_another_process_and_ends_after_its_time(user_app, client, db_path, tmp_path):
+def test_lock_holds_in_another_process_and_ends_after_its_time(user_app, client, db_url,
+                                                                 tmp_path):
     for _ in range(5):
         _login(client, password="errada")
     other = create_app({"TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False,
-                        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+                        "SQLALCHEMY_DATABASE_URI": db_url,
                         "INSTANCE_PATH": str(tmp_path / "instance2")})
     assert "Usuário bloqueado" in _login(other.test_client()).get_data(as_text=True)
     with other.app_context():
