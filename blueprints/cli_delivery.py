@@ -20,7 +20,7 @@ from dunning.formatting import format_date
 from dunning.manual import send_test_email
 from dunning.rules import UnknownCustomer
 from dunning.smtp import SECURITY_CHOICES, SmtpFailure, usable_address
-from dunning.station_edit import SmtpValues, save_smtp
+from dunning.station_edit import SmtpSettingsError, SmtpValues, save_smtp
 from models import StationSettings, db
 
 
@@ -117,11 +117,16 @@ def configure_smtp_command(server, port, security, user, password_stdin, sender,
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else ""
     if password_stdin and not password:
         _fail("--password-stdin: nenhuma senha recebida na entrada padrão.")
-    save_smtp(db.session, current_app.instance_path,
-              SmtpValues(server=server, port=port, security=security, user=user,
-                         sender_name=sender_name, sender_address=sender, reply_to=reply_to,
-                         bcc=bcc, timeout=timeout, max_per_minute=max_per_minute),
-              new_password=password)
+    try:
+        save_smtp(db.session, current_app.instance_path,
+                  SmtpValues(server=server, port=port, security=security, user=user,
+                             sender_name=sender_name, sender_address=sender, reply_to=reply_to,
+                             bcc=bcc, timeout=timeout, max_per_minute=max_per_minute),
+                  new_password=password)
+    except SmtpSettingsError as exc:
+        db.session.rollback()
+        hint = " (--password-stdin)" if exc.field == "password" else ""
+        _fail(f"{exc}{hint} Nada foi alterado.")
     stored = "gravada (criptografada)" if password else (
         "mantida" if StationSettings.load(db.session).smtp_password_encrypted else "nenhuma")
     click.echo(f"SMTP configurado: {server}:{port} ({security}), remetente {sender}; "

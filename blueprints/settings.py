@@ -207,9 +207,15 @@ def smtp():
         user=form.user.data or "", sender_name=form.sender_name.data or "",
         sender_address=form.sender_address.data, reply_to=form.reply_to.data or "",
         bcc=form.bcc.data or "", timeout=form.timeout.data, max_per_minute=form.max_per_minute.data)
-    station_edit.save_smtp(db.session, current_app.instance_path, values,
-                           new_password=form.password.data or "",
-                           forget_password=bool(form.forget_password.data))
+    try:
+        station_edit.save_smtp(db.session, current_app.instance_path, values,
+                               new_password=form.password.data or "",
+                               forget_password=bool(form.forget_password.data))
+    except station_edit.SmtpSettingsError as exc:
+        db.session.rollback()
+        getattr(form, exc.field).errors = [*getattr(form, exc.field).errors, str(exc)]
+        flash("Corrija os campos indicados; nada foi salvo.", "error")
+        return _page(400, smtp_form=form)
     flash("Configuração SMTP salva.", "success")
     return redirect(url_for("settings.index") + "#smtp")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 import secrets
 import smtplib
@@ -26,6 +27,21 @@ from dunning.crypto import decrypt_secret
 from dunning.statement import clean_header
 
 SECURITY_CHOICES = ("none", "starttls", "ssl")
+# A password may only travel without encryption to a server on this very PC.
+CLEARTEXT_REFUSED = ("Segurança \"Nenhuma\" com usuário e senha só é aceita para um servidor neste "
+                     "computador (127.0.0.1 ou localhost): a senha passaria pela rede sem "
+                     "criptografia. Use STARTTLS ou SSL/TLS.")
+
+
+def is_local_host(host: str) -> bool:
+    """Whether ``host`` names this PC (localhost, 127.0.0.0/8, ::1)."""
+    name = (host or "").strip().lower().removeprefix("[").removesuffix("]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 _EOLS = re.compile(rb"\r\n|\n|\r")
 
 
@@ -227,6 +243,8 @@ class Mailer:
         if not ascii_address(cfg.sender_address):
             raise RunStopped(None, "O endereço do remetente tem acentos ou caracteres especiais "
                                    "antes do @; configure um endereço só com letras sem acento.")
+        if cfg.user and cfg.security == "none" and not is_local_host(cfg.host):
+            raise RunStopped(None, CLEARTEXT_REFUSED)
         context = ssl.create_default_context()
         conn = None
         try:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dunning.crypto import encrypt_secret
-from dunning.smtp import SECURITY_CHOICES
+from dunning.smtp import CLEARTEXT_REFUSED, SECURITY_CHOICES, is_local_host
 from dunning.levels import DEFAULT_LEVELS, Level, LevelsInvalid, check_levels, load_levels
 from dunning.rules import Reminder
 from dunning.statement import Templates, default_templates, sample_due_soon, sample_reminder
@@ -35,12 +35,53 @@ class SmtpValues:
     max_per_minute: int | None
 
 
+class SmtpSettingsError(ValueError):
+    """SMTP settings refused as a whole (pt-BR message; ``field`` names the form field)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+PASSWORD_AGAIN = ("Para mudar o servidor, a porta, a segurança ou o usuário, digite a senha de "
+                  "novo (a senha gravada só vale para o servidor e o usuário atuais).")
+
+
+def _destination(server: str, port: int, security: str, user: str) -> tuple:
+    """Where the stored password would be sent: changing any part needs the password again."""
+    return (server.strip().lower(), int(port or 0), security, user.strip().lower())
+
+
+def check_smtp(settings: StationSettings, values: SmtpValues, new_password: str = "",
+               forget_password: bool = False) -> None:
+    """SmtpSettingsError when saving ``values`` would let the stored password go elsewhere:
+
+    * it would be kept for another server, port, security mode or user (someone could point
+      the station at a server of theirs and read the password from the test e-mail);
+    * it would cross the network in clear text (security none, server not on this PC).
+    """
+    if values.security not in SECURITY_CHOICES:
+        raise SmtpSettingsError("security", f"Segurança desconhecida: {values.security!r}.")
+    keeps_stored = bool(settings.smtp_password_encrypted) and not new_password and not forget_password
+    moved = _destination(values.server, values.port, values.security, values.user) != _destination(
+        settings.smtp_server or "", settings.smtp_port, settings.smtp_security or "",
+        settings.smtp_user or "")
+    if keeps_stored and moved:
+        raise SmtpSettingsError("password", PASSWORD_AGAIN)
+    has_password = bool(new_password) or keeps_stored
+    if (values.security == "none" and values.user.strip() and has_password
+            and not is_local_host(values.server)):
+        raise SmtpSettingsError("security", CLEARTEXT_REFUSED)
+
+
 def save_smtp(session: Session, instance_path: str | os.PathLike, values: SmtpValues,
               new_password: str = "", forget_password: bool = False) -> None:
-    """Store the SMTP settings; a non-empty ``new_password`` replaces the stored (encrypted) one."""
-    if values.security not in SECURITY_CHOICES:
-        raise ValueError(values.security)
+    """Store the SMTP settings; a non-empty ``new_password`` replaces the stored (encrypted) one.
+
+    Raises SmtpSettingsError (nothing stored) for what check_smtp refuses.
+    """
     settings = StationSettings.load(session)
+    check_smtp(settings, values, new_password, forget_password)
     settings.smtp_server, settings.smtp_port = values.server.strip(), values.port
     settings.smtp_security, settings.smtp_user = values.security, values.user.strip()
     settings.sender_name, settings.sender_address = values.sender_name.strip(), values.sender_address.strip()
