@@ -15,6 +15,7 @@ from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event
 
+from dunning.private_files import make_private, private_umask
 from models import db
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -25,6 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: defaults, then ``instance/config.py``, then the caller's overrides."""
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("APPLIANCE_INSTANCE")
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
+    private_umask()  # before the first file is created: the owner's only (README, Security)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL")
@@ -41,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / "secret_key")
 
+    make_private(app.instance_path, *_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"]))
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     with app.app_context():
@@ -61,6 +64,12 @@ def _instance_secret(path: Path) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def _sqlite_file(uri: str) -> list[str]:
+    """The SQLite database file of ``uri`` ([] for another database or an in-memory one)."""
+    path = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else ""
+    return [path.split("?", 1)[0]] if path and path != ":memory:" else []
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
