@@ -11,18 +11,26 @@ from flask.cli import ScriptInfo
 
 from dunning.csvfile import FileRejected
 from dunning.importing import import_invoices
+from dunning.text import json_terminal_safe, terminal_safe
 from models import db
 
 bp = Blueprint("cli", __name__, cli_group=None)
 
 
+def echo(message: object = "", err: bool = False, nl: bool = True) -> None:
+    """click.echo for everything the commands print: control characters from imported data are
+    shown as escapes, never sent to the terminal raw (values are also escaped one by one, with
+    their newlines, where they are formatted)."""
+    click.echo(terminal_safe(message, keep_newlines=True), err=err, nl=nl)
+
+
 def echo_rejection(exc: FileRejected) -> None:
     """Print a rejected file's errors to stderr, one per line."""
-    click.echo("Arquivo recusado; nada foi alterado. Erros:", err=True)
+    echo("Arquivo recusado; nada foi alterado. Erros:", err=True)
     for error in exc.errors:
-        click.echo(f"  {error}", err=True)
+        echo(f"  {terminal_safe(error)}", err=True)
     if exc.truncated:
-        click.echo("  (mostrando os primeiros 100 erros; corrija-os e importe de novo)", err=True)
+        echo("  (mostrando os primeiros 100 erros; corrija-os e importe de novo)", err=True)
 
 
 def open_input(path: str):
@@ -38,7 +46,7 @@ def open_input(path: str):
             problem = "sem permissão para ler o arquivo"
         except OSError as exc:
             problem = f"não foi possível abrir o arquivo ({exc.strerror or exc})"
-    click.echo(f"Erro: {path}: {problem}.", err=True)
+    echo(f"Erro: {path}: {problem}.", err=True)
     sys.exit(1)
 
 
@@ -69,16 +77,16 @@ def _import_invoices(file) -> None:
     finally:
         if bar:
             bar.render_finish()
-    click.echo(f"Importado: {report.rows} linha{'s' if report.rows != 1 else ''} ({report.encoding_name}, "
+    echo(f"Importado: {report.rows} linha{'s' if report.rows != 1 else ''} ({report.encoding_name}, "
                f"separador '{report.delimiter}').")
-    click.echo(f"Faturas: {report.invoices_new} novas, {report.invoices_updated} atualizadas, "
+    echo(f"Faturas: {report.invoices_new} novas, {report.invoices_updated} atualizadas, "
                f"{report.invoices_settled} baixadas (ausentes do arquivo).")
-    click.echo(f"Clientes: {report.customers_new} novos, {report.customers_updated} atualizados. "
+    echo(f"Clientes: {report.customers_new} novos, {report.customers_updated} atualizados. "
                f"Empresas novas: {report.companies_new}.")
     if report.warnings_total:
-        click.echo(f"Avisos ({report.warnings_total}):")
+        echo(f"Avisos ({report.warnings_total}):")
         for warning in report.warnings:
-            click.echo(f"  {warning}")
+            echo(f"  {terminal_safe(warning)}")
 
 
 @bp.cli.command("create-user")
@@ -92,9 +100,9 @@ def create_user_command(name: str, password_stdin: bool) -> None:
     try:
         create_user(db.session, name, password)
     except UserError as exc:
-        click.echo(f"Erro: {exc}", err=True)
+        echo(f"Erro: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"Usuário {name.strip()} criado.")
+    echo(f"Usuário {name.strip()} criado.")
 
 
 @bp.cli.command("set-password")
@@ -106,14 +114,14 @@ def set_password_command(name: str, password_stdin: bool) -> None:
     from dunning.users import UserError, change_password, user_named
     user = user_named(db.session, name)
     if user is None:
-        click.echo(f"Erro: usuário '{name}' não encontrado.", err=True)
+        echo(f"Erro: usuário '{name}' não encontrado.", err=True)
         sys.exit(1)
     try:
         change_password(db.session, user, sys.stdin.readline().rstrip("\r\n"))
     except UserError as exc:
-        click.echo(f"Erro: {exc}", err=True)
+        echo(f"Erro: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"Senha de {user.username} alterada; as sessões abertas desse usuário foram "
+    echo(f"Senha de {user.username} alterada; as sessões abertas desse usuário foram "
                f"encerradas.")
 
 
@@ -134,7 +142,7 @@ def email_pendencia_financeira_command(date_text: str | None, dry_run: bool, as_
                 raise ValueError(date_text)
             as_of = Date.fromisoformat(date_text)
         except ValueError:
-            click.echo(f"Data inválida '{date_text}': use AAAA-MM-DD (por exemplo 2026-11-28).", err=True)
+            echo(f"Data inválida '{date_text}': use AAAA-MM-DD (por exemplo 2026-11-28).", err=True)
             sys.exit(2)
     if not dry_run:
         _send(as_of, customer, as_json)
@@ -142,10 +150,10 @@ def email_pendencia_financeira_command(date_text: str | None, dry_run: bool, as_
     try:
         result = plan(db.session, as_of, customer)
     except UnknownCustomer as exc:
-        click.echo(f"Cliente não encontrado: '{exc.code}'.", err=True)
+        echo(f"Cliente não encontrado: '{exc.code}'.", err=True)
         sys.exit(2)
     if as_json:
-        click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+        echo(json_terminal_safe(json.dumps(result.to_json(), ensure_ascii=False)))
     else:
         _echo_plan(result, customer)
 
@@ -154,35 +162,36 @@ def _echo_plan(result, customer: str | None) -> None:
     """The dry-run as a table staff can read: who would get what, and who not and why."""
     from dunning.formatting import format_brl, format_date
     from dunning.rules import SKIP_REASON_LABELS
-    click.echo(f"Simulação para {format_date(result.as_of)}: nada será enviado nem registrado.")
+    echo(f"Simulação para {format_date(result.as_of)}: nada será enviado nem registrado.")
     if customer and not result.reminders and not result.skipped:
-        click.echo(f"O cliente {customer} não está habilitado para receber lembretes.")
+        echo(f"O cliente {customer} não está habilitado para receber lembretes.")
         return
     rows = [(f"{r.customer_code} {r.customer_name}".strip()[:40], ", ".join(r.to),
              r.level_name or "Aviso de vencimento", str(len(r.invoices)),
              format_brl(r.overdue_cents)) for r in result.reminders]
-    click.echo(f"\nLembretes a enviar: {len(rows)}")
+    echo(f"\nLembretes a enviar: {len(rows)}")
     if rows:
         _echo_table(("Cliente", "E-mails", "Nível", "Faturas", "Vencido"), rows, right=(3, 4))
         total = sum(r.overdue_cents for r in result.reminders)
-        click.echo(f"Total vencido: {format_brl(total)}")
+        echo(f"Total vencido: {format_brl(total)}")
         moved = [(r.customer_code, inv) for r in result.reminders for inv in r.invoices if inv.moved]
         if moved:
-            click.echo("Vencimentos em dia não útil (pagáveis sem acréscimo no dia útil seguinte):")
+            echo("Vencimentos em dia não útil (pagáveis sem acréscimo no dia útil seguinte):")
             for code, inv in moved[:50]:
-                click.echo(f"  {code} {inv.document}: {format_date(inv.due_date)} -> "
+                echo(f"  {code} {inv.document}: {format_date(inv.due_date)} -> "
                            f"{format_date(inv.effective_due_date)}")
             if len(moved) > 50:
-                click.echo(f"  ... e mais {len(moved) - 50}")
+                echo(f"  ... e mais {len(moved) - 50}")
     if result.held:
-        click.echo(f"\nEmpresas retidas (faturas fora de todas as mensagens): {len(result.held)}")
+        echo(f"\nEmpresas retidas (faturas fora de todas as mensagens): {len(result.held)}")
         _echo_table(("Empresa", "Motivo", "Detalhe"),
-                    [(f"{h.code} {h.name}".strip()[:40], SKIP_REASON_LABELS[h.reason], h.detail)
+                    [(terminal_safe(f"{h.code} {h.name}".strip())[:40], SKIP_REASON_LABELS[h.reason], h.detail)
                      for h in result.held])
-    click.echo(f"\nNão receberão lembrete: {len(result.skipped)}")
+    echo(f"\nNão receberão lembrete: {len(result.skipped)}")
     if result.skipped:
         _echo_table(("Cliente", "Motivo"),
-                    [(s.customer_code, SKIP_REASON_LABELS[s.reason]) for s in result.skipped])
+                    [(terminal_safe(s.customer_code), SKIP_REASON_LABELS[s.reason])
+                     for s in result.skipped])
 
 
 def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> None:
@@ -192,9 +201,9 @@ def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: tup
         return "  ".join(c.rjust(w) if i in right else c.ljust(w)
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
-    click.echo(line(header))
+    echo(line(header))
     for row in rows:
-        click.echo(line(row))
+        echo(line(row))
 
 
 def _send(as_of, customer: str | None, as_json: bool) -> None:
@@ -217,7 +226,7 @@ def import_policies_command(path: str) -> None:
     def count(n: int, word: str) -> str:
         return f"{n} {word}" + ("" if n == 1 else "s")
 
-    click.echo(f"Configurações importadas: {count(report.rows, 'linha')}; "
+    echo(f"Configurações importadas: {count(report.rows, 'linha')}; "
                f"{count(report.customers, 'cliente')} e {count(report.groups, 'grupo')} atualizados.")
 
 
@@ -230,9 +239,11 @@ def export_policies_command(file: str | None) -> None:
     if file:
         with open(file, "w", encoding="utf-8", newline="") as out:
             out.write(text)
-        click.echo(f"Configurações exportadas para {file}.")
+        echo(f"Configurações exportadas para {file}.")
     else:
-        click.echo(text, nl=False)
+        # Data, not a message: escaped only when it lands on a terminal (a pipe gets it as is).
+        click.echo(text if not sys.stdout.isatty() else terminal_safe(text, keep_newlines=True),
+                   nl=False)
 
 
 # configure-smtp and send-test-email live with the rest of the sending commands; backup and restore

@@ -13,7 +13,7 @@ import click
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from blueprints.cli import bp
+from blueprints.cli import bp, echo
 from dunning.delivery import (SKIP_LABELS, STATUS_LABELS, CannotRun, DeliveryOptions, RunReport,
                               run)
 from dunning.formatting import format_date
@@ -21,6 +21,7 @@ from dunning.manual import send_test_email
 from dunning.rules import UnknownCustomer
 from dunning.smtp import SECURITY_CHOICES, SmtpFailure, usable_address
 from dunning.station_edit import SmtpSettingsError, SmtpValues, save_smtp
+from dunning.text import json_terminal_safe, terminal_safe
 from models import StationSettings, db
 
 
@@ -56,40 +57,40 @@ def send_reminders(as_of: date, customer: str | None, as_json: bool) -> None:
         if bar:
             bar.render_finish()
     if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+        echo(json_terminal_safe(json.dumps(report.to_json(), ensure_ascii=False, indent=1)))
     else:
         echo_report(report)
     sys.exit(report.exit_code)
 
 
 def _fail(message: str) -> None:
-    click.echo(f"Erro: {message}", err=True)
+    echo(f"Erro: {message}", err=True)
     sys.exit(2)
 
 
 def echo_report(report: RunReport) -> None:
     """The summary staff read in the terminal (or in the scheduler's history)."""
-    click.echo(f"Envio de {format_date(report.as_of)} (execução {report.run_id}): "
+    echo(f"Envio de {format_date(report.as_of)} (execução {report.run_id}): "
                f"{report.sent} enviados, {report.failed} falhas, {report.skipped} ignorados.")
     failures = [line for line in report.lines
                 if line.status not in ("sent", "skipped")]
     if failures:
-        click.echo("Falhas:")
+        echo("Falhas:")
         for line in failures:
-            reply = f" ({line.smtp_code or ''} {line.smtp_reply})".replace("( ", "(") \
-                if line.smtp_reply else ""
-            click.echo(f"  {line.customer} {', '.join(line.to)}: "
+            reply = f" ({line.smtp_code or ''} {terminal_safe(line.smtp_reply)})".replace(
+                "( ", "(") if line.smtp_reply else ""
+            echo(f"  {terminal_safe(line.customer)} {terminal_safe(', '.join(line.to))}: "
                        f"{STATUS_LABELS.get(line.status, line.status)}{reply}")
     reasons = Counter(line.reason for line in report.lines if line.status == "skipped")
     if reasons:
-        click.echo("Ignorados: " + "; ".join(f"{SKIP_LABELS.get(r, r)}: {n}"
+        echo("Ignorados: " + "; ".join(f"{SKIP_LABELS.get(r, r)}: {n}"
                                              for r, n in sorted(reasons.items())))
     if report.marked_unknown:
-        click.echo(f"Atenção: {report.marked_unknown} mensagem(ns) de uma execução interrompida "
+        echo(f"Atenção: {report.marked_unknown} mensagem(ns) de uma execução interrompida "
                    f"ficaram com situação desconhecida (não serão reenviadas automaticamente; "
                    f"confira e reenvie em Envios, se for o caso).")
     if report.message:
-        click.echo(report.message, err=True)
+        echo(report.message, err=True)
 
 
 @bp.cli.command("configure-smtp")
@@ -129,7 +130,7 @@ def configure_smtp_command(server, port, security, user, password_stdin, sender,
         _fail(f"{exc}{hint} Nada foi alterado.")
     stored = "gravada (criptografada)" if password else (
         "mantida" if StationSettings.load(db.session).smtp_password_encrypted else "nenhuma")
-    click.echo(f"SMTP configurado: {server}:{port} ({security}), remetente {sender}; "
+    echo(f"SMTP configurado: {server}:{port} ({security}), remetente {sender}; "
                f"senha {stored}.")
 
 
@@ -145,7 +146,7 @@ def send_test_email_command(address: str) -> None:
     except CannotRun as exc:
         _fail(str(exc))
     except SmtpFailure as exc:
-        click.echo(f"Falha no envio de teste: {exc.code or ''} {exc.reply}".replace(":  ", ": "),
+        echo(f"Falha no envio de teste: {exc.code or ''} {exc.reply}".replace(":  ", ": "),
                    err=True)
         sys.exit(1)
-    click.echo(f"Mensagem de teste aceita pelo servidor ({code} {reply}).")
+    echo(f"Mensagem de teste aceita pelo servidor ({code} {reply}).")

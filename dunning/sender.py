@@ -21,6 +21,7 @@ from dunning.smtp import (AuthenticationFailed, Mailer, MaybeDelivered, Outgoing
                           RunStopped, SmtpConfig, SmtpFailure, TemporaryFailure, Throttle,
                           build_message)
 from dunning.statement import render
+from dunning.text import terminal_safe
 from models.delivery import LineStatus, OutboxLine
 
 LOG_FILE = Path("logs") / "envios.log"
@@ -139,11 +140,11 @@ class SendLog:
         """Append the line's outcome (line-buffered: on disk even if the process dies next)."""
         if self._file is None:
             self._file = self.path.open("a", encoding="utf-8", buffering=1)
-        reply = " ".join(line.smtp_reply.split())
+        reply = terminal_safe(" ".join(line.smtp_reply.split()))
         when = line.updated_at or datetime.now()
         self._file.write(f"{when.isoformat(timespec='seconds')} run={self.run_id} "
-                     f"cliente={line.customer_code} status={line.status} "
-                     f"para={', '.join(line.recipients)} tentativas={line.attempts} "
+                     f"cliente={terminal_safe(line.customer_code)} status={line.status} "
+                     f"para={terminal_safe(', '.join(line.recipients))} tentativas={line.attempts} "
                      f"message_id={line.message_id or '-'} smtp={line.smtp_code or '-'} "
                      f"resposta=\"{reply}\"\n")
 
