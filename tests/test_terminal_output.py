@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from models import Customer
+from models import Company, Customer
 from smtpserver import configure_station
 
 AS_OF = ["--date", "2026-11-27"]
@@ -40,8 +40,11 @@ def hostile_file(tmp_path) -> Path:
 
 
 def _enable_everyone(session) -> None:
+    """Every customer enabled, the creditor complete (CDC art. 42-A: name, CNPJ, address)."""
     for customer in session.scalars(select(Customer)):
         customer.send_email = "sim"
+    for company in session.scalars(select(Company)):
+        company.tax_id, company.address = "11.222.333/0001-81", "Av. Brasil, 1000 - São Paulo/SP"
     session.commit()
 
 
