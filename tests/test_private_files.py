@@ -65,6 +65,7 @@ def test_everything_the_app_creates_is_private(tmp_path):
     assert _open_to_others(instance) == []
 
 
+@pytest.mark.sqlite_only
 def test_a_readable_instance_left_by_an_older_version_is_narrowed(tmp_path, migrated_db):
     instance = tmp_path / "instance"
     instance.mkdir()
@@ -81,6 +82,7 @@ def test_a_readable_instance_left_by_an_older_version_is_narrowed(tmp_path, migr
     assert _open_to_others(instance) == []
 
 
+@pytest.mark.sqlite_only
 def test_a_database_kept_outside_instance_is_narrowed(tmp_path):
     from app import create_app
     from models import db
