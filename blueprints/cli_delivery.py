@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.cli import bp, echo
-from dunning.delivery import (SKIP_LABELS, STATUS_LABELS, CannotRun, DeliveryOptions, RunReport,
+from dunning.delivery import (PARTIAL_LABEL, SKIP_LABELS, STATUS_LABELS, CannotRun, DeliveryOptions, RunReport,
                               run)
 from dunning.formatting import format_date
 from dunning.manual import send_test_email
@@ -71,16 +71,18 @@ def _fail(message: str) -> None:
 def echo_report(report: RunReport) -> None:
     """The summary staff read in the terminal (or in the scheduler's history)."""
     echo(f"Envio de {format_date(report.as_of)} (execução {report.run_id}): "
-               f"{report.sent} enviados, {report.failed} falhas, {report.skipped} ignorados.")
+         f"{report.counts().summary()}.")
     failures = [line for line in report.lines
-                if line.status not in ("sent", "skipped")]
+                if line.status not in ("sent", "skipped") or line.partial]
     if failures:
         echo("Falhas:")
         for line in failures:
             reply = f" ({line.smtp_code or ''} {terminal_safe(line.smtp_reply)})".replace(
                 "( ", "(") if line.smtp_reply else ""
+            label = PARTIAL_LABEL if line.partial else STATUS_LABELS.get(line.status, line.status)
+            refused = f"; recusados: {terminal_safe(line.refused)}" if line.refused else ""
             echo(f"  {terminal_safe(line.customer)} {terminal_safe(', '.join(line.to))}: "
-                       f"{STATUS_LABELS.get(line.status, line.status)}{reply}")
+                 f"{label}{reply}{refused}")
     reasons = Counter(line.reason for line in report.lines if line.status == "skipped")
     if reasons:
         echo("Ignorados: " + "; ".join(f"{SKIP_LABELS.get(r, r)}: {n}"

@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from dunning.runcounts import RunCounts, counts_of
 from models import Customer, Invoice, OutboxLine, Run
 
 # Aging buckets of overdue money by days past the printed vencimento: (label, first day, last day).
@@ -36,6 +37,7 @@ class Summary:
     delinquent_customers: int = 0
     aging: list[Bucket] = field(default_factory=list)
     last_run: Run | None = None
+    last_run_counts: RunCounts | None = None
     last_run_problems: list[OutboxLine] = field(default_factory=list)
 
 
@@ -55,9 +57,12 @@ def summary(session: Session, as_of: date, problems_limit: int = 20) -> Summary:
             Invoice.customer_id == Customer.id, Invoice.balance_cents > 0, Invoice.due_date < as_of)))
     result.last_run = session.scalar(select(Run).order_by(Run.id.desc()).limit(1))
     if result.last_run is not None:
+        result.last_run_counts = counts_of(session, [result.last_run])[result.last_run.id]
         result.last_run_problems = list(session.scalars(
             select(OutboxLine).where(OutboxLine.run_id == result.last_run.id,
-                                     OutboxLine.status.in_(PROBLEM_STATUSES))
+                                     or_(OutboxLine.status.in_(PROBLEM_STATUSES),
+                                         and_(OutboxLine.status == "sent",
+                                              OutboxLine.refused != "")))
             .order_by(OutboxLine.id).limit(problems_limit)))
     return result
 

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session
 
 from dunning.crypto import SecretUnreadable
 from dunning.rules import SKIP_REASON_LABELS, Reminder, plan
+from dunning.runcounts import store_counts
 from dunning.runlock import LockBusy, acquire
 from dunning.sender import DeliveryOptions, LineResult, OutboxItem, RunReport, Sender, SendLog
 from dunning.smtp import SmtpConfig, ascii_address
 from models.delivery import LineStatus, OutboxLine, Run
 from models.settings import StationSettings
 
-__all__ = ["run", "CannotRun", "DeliveryOptions", "RunReport", "LineResult", "RETRYABLE",
+__all__ = ["run", "CannotRun", "PARTIAL_LABEL", "DeliveryOptions", "RunReport", "LineResult", "RETRYABLE",
            "RESENDABLE", "STATUS_LABELS", "SKIP_LABELS"]
 
 # Lines a run of the same date sends (again): never sent, or refused for now.
@@ -35,6 +36,7 @@ STATUS_LABELS = {"pending": "pendente", "sending": "enviando", "sent": "enviado"
                  "failed_temporary": "falha temporária (nova tentativa na próxima execução)",
                  "failed_permanent": "recusado pelo servidor",
                  "skipped": "ignorado", "unknown": "situação desconhecida"}
+PARTIAL_LABEL = "enviado só para parte dos destinatários"
 SKIP_LABELS = {**SKIP_REASON_LABELS,
                "failed_permanent": "recusado pelo servidor hoje (reenvio só manual, em Envios)"}
 # Lines staff may re-send by hand from the browser.
@@ -90,10 +92,14 @@ def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger
             report.message = held_message(due.held)
         try:
             queue = _queue(session, run_id, due, report, options.clock())
-            log = SendLog(Path(instance_path), run_id)
-            log.held(due.held, options.clock())
-            batch = Sender(session, settings, config, options, lease, report, log)
-            batch.send_all(queue, progress)
+            send_log = SendLog(Path(instance_path), run_id)
+            send_log.held(due.held, options.clock())
+            batch = Sender(session, settings, config, options, lease, report, send_log)
+            try:
+                batch.send_all(queue, progress)
+            finally:
+                if send_log.problem:
+                    report.warn(send_log.problem)
         except Exception as exc:
             session.rollback()
             report.status, report.message = "error", f"Erro inesperado: {exc}"
@@ -118,6 +124,7 @@ def held_message(held: list) -> str:
 
 def _recover(session: Session, now: datetime) -> int:
     """Settle what dead runs left behind (safe: we hold the lock, so nobody else is running)."""
+    dead = list(session.scalars(select(Run.id).where(Run.status == "running")))
     result = session.execute(update(OutboxLine).where(
         OutboxLine.status == LineStatus.SENDING.value).values(
         status=LineStatus.UNKNOWN.value, updated_at=now,
@@ -126,6 +133,7 @@ def _recover(session: Session, now: datetime) -> int:
     session.execute(update(Run).where(Run.status == "running").values(
         status="interrupted", finished_at=now,
         message="Execução interrompida (o processo terminou sem concluir)."))
+    store_counts(session, dead)
     session.commit()
     return result.rowcount
 
@@ -175,10 +183,10 @@ def _queue(session: Session, run_id: int, due, report: RunReport,
 
 
 def _finish(session: Session, run_id: int, report: RunReport, now: datetime) -> None:
-    """Close the run record with its counts and verdict; commits."""
+    """Close the run record with its verdict and the counts of its lines; commits."""
     if report.status == "running":
-        report.status = "failed" if report.failed else "ok"
+        report.status = "failed" if report.failed or report.unknown else "ok"
     session.execute(update(Run).where(Run.id == run_id).values(
-        status=report.status, message=report.message, finished_at=now,
-        sent_count=report.sent, failed_count=report.failed, skipped_count=report.skipped))
+        status=report.status, message=report.message, finished_at=now))
+    store_counts(session, [run_id])
     session.commit()

@@ -180,8 +180,9 @@ def run_lines_query(run_id: int, status: str = "", search: str = "") -> Select:
     stmt = (select(OutboxLine).join(OutboxLine.customer)
             .options(selectinload(OutboxLine.customer))
             .where(OutboxLine.run_id == run_id).order_by(OutboxLine.id))
-    if status == "failed":
-        stmt = stmt.where(OutboxLine.status.in_(("failed_temporary", "failed_permanent")))
+    if status == "failed":  # refused, wholly or for some recipients
+        stmt = stmt.where(or_(OutboxLine.status.in_(("failed_temporary", "failed_permanent")),
+                              and_(OutboxLine.status == "sent", OutboxLine.refused != "")))
     elif status:
         stmt = stmt.where(OutboxLine.status == status)
     if search.strip():

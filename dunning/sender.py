@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from dunning.rules import Reminder
+from dunning.runcounts import RunCounts
 from dunning.runlock import STALE_AFTER, LockLost, RunLease
 from dunning.smtp import (AuthenticationFailed, Mailer, MaybeDelivered, Outgoing, PermanentFailure,
                           RunStopped, SmtpConfig, SmtpFailure, TemporaryFailure, Throttle,
@@ -54,11 +55,17 @@ class LineResult:
     attempts: int = 0
     smtp_code: int | None = None
     smtp_reply: str = ""
+    refused: str = ""                 # a `sent` line: the recipients the server refused
+
+    @property
+    def partial(self) -> bool:
+        return self.status == LineStatus.SENT.value and bool(self.refused)
 
     def to_json(self) -> dict:
         return {"customer": self.customer, "status": self.status, "to": self.to,
                 "reason": self.reason, "message_id": self.message_id, "attempts": self.attempts,
-                "smtp_code": self.smtp_code, "smtp_reply": self.smtp_reply}
+                "smtp_code": self.smtp_code, "smtp_reply": self.smtp_reply,
+                "refused": self.refused}
 
 
 @dataclass
@@ -78,13 +85,27 @@ class RunReport:
 
     @property
     def sent(self) -> int:
+        """Accepted by the server (for every recipient, or for some: see ``partial``)."""
         return self.count(LineStatus.SENT.value)
 
     @property
+    def partial(self) -> int:
+        return sum(1 for line in self.lines if line.partial)
+
+    @property
     def failed(self) -> int:
-        """Due reminders that did not (surely) go out in this run."""
-        return self.count(LineStatus.FAILED_TEMPORARY.value, LineStatus.FAILED_PERMANENT.value,
-                          LineStatus.UNKNOWN.value, LineStatus.PENDING.value)
+        """Refused by the server or never reached it after every retry."""
+        return self.count(LineStatus.FAILED_TEMPORARY.value, LineStatus.FAILED_PERMANENT.value)
+
+    @property
+    def unknown(self) -> int:
+        """Lines of this run that may or may not have reached the server."""
+        return self.count(LineStatus.UNKNOWN.value)
+
+    @property
+    def pending(self) -> int:
+        """Never tried (the run stopped first): the next run of the date sends them."""
+        return self.count(LineStatus.PENDING.value)
 
     @property
     def skipped(self) -> int:
@@ -92,17 +113,32 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        """SPEC §6: 0 all sent or nothing due, 1 some failed, 2 could not run at all."""
-        if self.status == "stopped" and not self.sent:
+        """SPEC §6 and §9: 0 all sent or nothing due; 1 something failed, went out only in part,
+        was left pending or `unknown` (in this run, or found after a dead one); 2 could not run
+        at all (stopped before anything reached the server)."""
+        if self.status == "stopped" and not (self.sent or self.unknown):
             return 2
-        return 1 if self.failed or self.held else 0
+        if (self.failed or self.partial or self.unknown or self.pending or self.marked_unknown
+                or self.held):
+            return 1
+        return 0
 
     def to_json(self) -> dict:
         return {"date": self.as_of.isoformat(), "run": self.run_id, "status": self.status,
-                "message": self.message, "sent": self.sent, "failed": self.failed,
+                "message": self.message, "sent": self.sent, "partial": self.partial,
+                "failed": self.failed, "unknown": self.unknown, "pending": self.pending,
                 "skipped": self.skipped, "marked_unknown": self.marked_unknown,
                 "held": [h.to_json() for h in self.held],
                 "lines": [line.to_json() for line in self.lines]}
+
+    def counts(self) -> RunCounts:
+        """The run's figures, counted as every page counts them."""
+        return RunCounts(self.sent, self.partial, self.failed, self.unknown, self.pending,
+                         self.skipped)
+
+    def warn(self, message: str) -> None:
+        """Add a warning to the run's message (kept on the run record, shown to staff)."""
+        self.message = f"{self.message} {message}".strip()
 
 
 @dataclass
@@ -119,50 +155,75 @@ class OutboxItem:
     message_id: str = ""
     smtp_code: int | None = None
     smtp_reply: str = ""
+    refused: str = ""
     updated_at: datetime | None = None
 
     def result(self) -> LineResult:
         return LineResult(self.customer_code, self.status, list(self.recipients),
                           message_id=self.message_id, attempts=self.attempts,
-                          smtp_code=self.smtp_code, smtp_reply=self.smtp_reply)
+                          smtp_code=self.smtp_code, smtp_reply=self.smtp_reply,
+                          refused=self.refused)
 
 
 class SendLog:
-    """``instance/logs/envios.log``: one line per message, appended."""
+    """``instance/logs/envios.log``: one line per message, appended.
+
+    The log is a copy of what the outbox records: when it cannot be written (read-only, a folder
+    in its place, disk full) the run goes on; ``problem`` says why, once, and nothing more is
+    tried on it.
+    """
 
     def __init__(self, instance_path: Path, run_id: int):
         self.path = instance_path / LOG_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.run_id = run_id
+        self.problem = ""
         self._file = None
 
     def write(self, line: OutboxItem) -> None:
         """Append the line's outcome (line-buffered: on disk even if the process dies next)."""
-        if self._file is None:
-            self._file = self.path.open("a", encoding="utf-8", buffering=1)
         reply = terminal_safe(" ".join(line.smtp_reply.split()))
+        refused = (f" recusados=\"{terminal_safe(' '.join(line.refused.split()))}\""
+                   if line.refused else "")
         when = line.updated_at or datetime.now()
-        self._file.write(f"{when.isoformat(timespec='seconds')} run={self.run_id} "
+        self._append(f"{when.isoformat(timespec='seconds')} run={self.run_id} "
                      f"cliente={terminal_safe(line.customer_code)} status={line.status} "
                      f"para={terminal_safe(', '.join(line.recipients))} tentativas={line.attempts} "
                      f"message_id={line.message_id or '-'} smtp={line.smtp_code or '-'} "
-                     f"resposta=\"{reply}\"\n")
+                     f"resposta=\"{reply}\"{refused}\n")
+
+    def _append(self, text: str) -> None:
+        """Write ``text`` unless the log already failed; a failure is noted once."""
+        if self.problem:
+            return
+        try:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("a", encoding="utf-8", buffering=1)
+            self._file.write(text)
+        except OSError as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        self.problem = (f"Aviso: não foi possível gravar o registro de envios {self.path} "
+                        f"({exc.strerror or exc}); o envio continuou e cada resultado está "
+                        f"registrado em Envios.")
+        self.close()
 
     def held(self, companies: list, when: datetime) -> None:
         """One line per company kept out of the run's messages, and why."""
-        if not companies:
-            return
-        if self._file is None:
-            self._file = self.path.open("a", encoding="utf-8", buffering=1)
         for company in companies:
-            self._file.write(f"{when.isoformat(timespec='seconds')} run={self.run_id} "
-                             f"empresa={company.code} retida={company.reason} "
-                             f"nome=\"{company.name}\" detalhe=\"{company.detail}\"\n")
+            self._append(f"{when.isoformat(timespec='seconds')} run={self.run_id} "
+                         f"empresa={company.code} retida={company.reason} "
+                         f"nome=\"{company.name}\" detalhe=\"{company.detail}\"\n")
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError as exc:  # the last buffered line could not be written
+                if not self.problem:
+                    self._fail(exc)
 
 
 _LINE = OutboxLine.__table__
@@ -175,7 +236,7 @@ _SETTLE = update(_LINE).where(_LINE.c.id == bindparam("line_id")).values(
     updated_at=bindparam("now"))
 _SETTLE_SENT = update(_LINE).where(_LINE.c.id == bindparam("line_id")).values(
     status=LineStatus.SENT.value, smtp_code=bindparam("code"), smtp_reply=bindparam("reply"),
-    message="", sent_at=bindparam("now"), updated_at=bindparam("now"))
+    refused=bindparam("refused"), message="", sent_at=bindparam("now"), updated_at=bindparam("now"))
 
 
 class Sender:
@@ -286,8 +347,7 @@ class Sender:
         except MaybeDelivered as exc:
             self._settle(line, LineStatus.UNKNOWN, exc.code, exc.reply)
         else:
-            if refused:
-                reply += " | recusados: " + "; ".join(f"{a}: {r}" for a, r in refused.items())
+            line.refused = "; ".join(f"{a}: {r}" for a, r in refused.items())
             self._settle(line, LineStatus.SENT, code, reply, sent=True)
         return True
 
@@ -295,7 +355,7 @@ class Sender:
                 sent: bool = False) -> None:
         line.status, line.smtp_code, line.smtp_reply = status.value, code, reply
         if sent:
-            self._write(_SETTLE_SENT, line, code=code, reply=reply)
+            self._write(_SETTLE_SENT, line, code=code, reply=reply, refused=line.refused)
         else:
             self._write(_SETTLE, line, st=line.status, code=code, reply=reply)
 

@@ -42,6 +42,10 @@ class Run(db.Model):
     sent_count: Mapped[int] = mapped_column(default=0)
     failed_count: Mapped[int] = mapped_column(default=0)
     skipped_count: Mapped[int] = mapped_column(default=0)
+    # Taken from the lines when the run ends (dunning.runcounts); "sent" includes the partial.
+    pending_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    unknown_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    partial_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     lines: Mapped[list[OutboxLine]] = relationship(back_populates="run", order_by="OutboxLine.id")
 
@@ -74,6 +78,9 @@ class OutboxLine(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     smtp_code: Mapped[int | None] = mapped_column(default=None)
     smtp_reply: Mapped[str] = mapped_column(Text, default="")
+    # Recipients the server refused while it accepted the message for the others ("a: 550 ...;
+    # b: ..."): a `sent` line with refusals is a partial delivery, shown as such.
+    refused: Mapped[str] = mapped_column(Text, default="", server_default="")
     updated_at: Mapped[datetime | None] = mapped_column(default=None)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     # The exact MIME message, kept from `sending` until the server accepts it, so that a failed or
