@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from blueprints.forms import PageForm
 from dunning import queries
 from dunning.delivery import RESENDABLE, CannotRun
-from dunning.manual import resend_line
+from dunning.manual import resend_line, resend_recipients
 from dunning.runcounts import counts_of
 from models import OutboxLine, Run, db
 
@@ -56,4 +56,5 @@ def resend(line_id: int):
                 flash(f"O servidor não aceitou o reenvio: {result.smtp_code or ''} {result.smtp_reply}",
                       "error")
         return redirect(url_for("runs.show", run_id=run_id))
-    return render_template("runs/resend.html", line=line, form=form)
+    return render_template("runs/resend.html", line=line, form=form,
+                           addresses=resend_recipients(line))

@@ -7,23 +7,33 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from dunning.addresses import addresses_of, is_valid_email
 from dunning.crypto import SecretUnreadable
 from dunning.delivery import RESENDABLE, CannotRun
 from dunning.runlock import LockBusy, acquire
 from dunning.sender import (DeliveryOptions, LineResult, OutboxItem, RunReport, Sender, SendLog,
                             stop_message)
-from dunning.smtp import Mailer, SmtpConfig, SmtpFailure, build_message
+from dunning.smtp import Mailer, SmtpConfig, SmtpFailure, build_message, readdress
 from models.delivery import OutboxLine
 from models.settings import StationSettings
 
 
+def resend_recipients(line: OutboxLine) -> list[str]:
+    """The addresses a manual re-send of ``line`` goes to: the customer's valid addresses on file
+    now (the address that failed may have been corrected since), by the plan's own rule."""
+    return [a for a in addresses_of(line.customer.email_addresses or "") if is_valid_email(a)]
+
+
 def resend_line(session: Session, line_id: int, instance_path: str | os.PathLike,
                 options: DeliveryOptions | None = None) -> LineResult:
-    """Re-send one failed or `unknown` line by hand, exactly as first sent (same Message-ID).
+    """Re-send one failed or `unknown` line by hand to the customer's addresses on file now.
 
-    Takes the run lock (raises CannotRun while a run is sending) and tries once; the line's new
-    status, attempts and the server's reply are recorded. Raises ValueError for a line that is
-    not re-sendable.
+    The stored message goes out again with its To header rewritten for those addresses; its
+    content and Message-ID stay (it is the same reminder: a mail program that has the first copy
+    sees the second as a duplicate). The line's recipients become the new ones. Takes the run
+    lock (raises CannotRun while a run is sending) and tries once; the line's new status,
+    attempts and the server's reply are recorded. Raises ValueError for a line that is not
+    re-sendable or a customer without a valid address.
     """
     options = options or DeliveryOptions()
     line = session.get(OutboxLine, line_id)
@@ -42,9 +52,16 @@ def resend_line(session: Session, line_id: int, instance_path: str | os.PathLike
         row = session.get(OutboxLine, line_id)
         if row.status not in RESENDABLE:  # a run or another re-send dealt with it meanwhile
             raise ValueError(f"Esta linha já está na situação '{row.status}'.")
-        line = OutboxItem(row.id, row.customer.code, row.recipients.split(", "), row.as_of,
-                          row.attempts, row.status, row.subject, row.message_id)
+        to = resend_recipients(row)
+        if not to:
+            raise ValueError(f"O cliente {row.customer.code} não tem nenhum e-mail válido "
+                             f"cadastrado: corrija o e-mail na página do cliente.")
         raw = row.message.encode("utf-8")
+        if to != row.recipients.split(", "):
+            raw = readdress(raw, to, row.customer.name)
+            row.recipients = ", ".join(to)
+        line = OutboxItem(row.id, row.customer.code, to, row.as_of, row.attempts, row.status,
+                          row.subject, row.message_id)
         batch = Sender(session, settings, config, options, lease,
                        RunReport(run_id=row.run_id, as_of=row.as_of),
                        SendLog(Path(instance_path), row.run_id))

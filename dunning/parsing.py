@@ -130,7 +130,9 @@ def check_master_data(checks: list[tuple[int, str, str]],
                                          "CPF/CNPJ com dígitos verificadores inválidos "
                                          "(importado assim mesmo)"))
         elif not is_valid_email(value):
-            warnings.append(RowError(line, column_names[field], value, "e-mail inválido "
+            why = "e-mail inválido" if value.rpartition("@")[0].isascii() else (
+                "e-mail com acentos ou caracteres especiais antes do @, que o envio não usa")
+            warnings.append(RowError(line, column_names[field], value, f"{why} "
                                      "(importado; o cliente não receberá nesse endereço)"))
     return warnings
 

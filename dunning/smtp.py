@@ -128,8 +128,7 @@ def build_message(config: SmtpConfig, to: list[str], to_name: str, subject: str,
         ("Subject", _encoded_header(subject)),
         ("From", formataddr((clean_header(config.sender_name),
                              ascii_address(config.sender_address) or config.sender_address))),
-        ("To", ",\r\n ".join(formataddr((name, address)) for address in map(ascii_address, to)
-                             if address) or "undisclosed-recipients:;"),
+        ("To", _to_header(to, name)),
         *([("Reply-To", ascii_address(config.reply_to))] if ascii_address(config.reply_to)
           else []),
         ("Date", formatdate(localtime=True)),
@@ -150,6 +149,27 @@ def build_message(config: SmtpConfig, to: list[str], to_name: str, subject: str,
         parts.append(b"\r\n")
     parts.append(f"--{boundary}--\r\n".encode())
     return Outgoing(subject, message_id, b"".join(parts))
+
+
+def _to_header(to: list[str], clean_name: str) -> str:
+    """The To header's value: every address (IDNA domain) under the customer's name."""
+    return (",\r\n ".join(formataddr((clean_name, address))
+                          for address in map(ascii_address, to) if address)
+            or "undisclosed-recipients:;")
+
+
+def readdress(raw: bytes, to: list[str], to_name: str) -> bytes:
+    """``raw`` (a message build_message wrote) with its To header naming ``to`` instead: the same
+    reminder, for the addresses on file now. Everything else, the Message-ID included, stays."""
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    lines, in_to = [], False
+    for line in head.split(b"\r\n"):
+        if in_to and line[:1] in (b" ", b"\t"):  # a folded continuation of the old To
+            continue
+        in_to = line[:3].lower() == b"to:"
+        lines.append(b"To: " + _to_header(to, clean_header(to_name)).encode("ascii")
+                     if in_to else line)
+    return b"\r\n".join(lines) + b"\r\n\r\n" + rest
 
 
 def _wire_format(message: bytes) -> bytes:

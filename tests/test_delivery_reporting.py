@@ -147,3 +147,25 @@ def test_a_running_or_killed_run_is_counted_live_from_its_lines(app, session, st
     session.expire_all()
     record = session.get(Run, report.run_id)
     assert (record.status, record.sent_count, record.pending_count) == ("interrupted", 2, 1)
+
+
+def test_an_address_with_accents_before_the_at_is_invalid_from_the_import_on(app, session,
+                                                                             staff):
+    """Item 12: one verdict everywhere: import warning, preview skip, `invalid_email`."""
+    import io
+
+    from dunning.importing import import_invoices
+    from dunning.rules import plan
+    from test_delivery import HEADER
+    report = import_invoices(session, io.BytesIO((
+        HEADER + "1;Posto;11.222.333/0001-81;C01;Cliente 1;joão@cliente.example.com;F1;1;"
+                 "01/10/2026;10,00;;;\n").encode()))
+    assert [str(w) for w in report.warnings] == [
+        "linha 2, coluna email: e-mail com acentos ou caracteres especiais antes do @, que o "
+        "envio não usa (importado; o cliente não receberá nesse endereço) "
+        "'joão@cliente.example.com'"]
+    session.scalar(select(Customer)).send_email = "sim"
+    session.commit()
+    assert [s.reason for s in plan(session, AS_OF).skipped] == ["invalid_email"]
+    page = staff.get(f"/previa/?data={AS_OF.isoformat()}").get_data(as_text=True)
+    assert "e-mail inválido" in page
