@@ -17,6 +17,7 @@ from dunning.text import fold
 
 _CHUNK = 1 << 20
 _HEAD = 1 << 16
+MAX_LISTED = 100  # errors named in a refusal
 
 
 @dataclass(frozen=True)
@@ -61,35 +62,111 @@ def _seekable(stream: BinaryIO) -> BinaryIO:
         return copy
 
 
-def detect_encoding(stream: BinaryIO) -> tuple[str, bool]:
-    """``utf-8-sig`` when the whole file is valid UTF-8, else ``cp1252``; rejects binary files.
+_BOM = codecs.BOM_UTF8
+# Spreadsheets saved with a .csv name: (signature, what it is).
+_SPREADSHEETS = ((b"PK\x03\x04", "uma planilha do Excel (.xlsx)"),
+                 (b"\xd0\xcf\x11\xe0", "uma planilha do Excel (.xls)"))
+SAVE_AS_CSV = ("no Excel, abra a planilha e use Arquivo > Salvar como > \"CSV (separado por "
+               "vírgulas)\" ou \"CSV UTF-8\", e importe o arquivo .csv salvo")
 
-    Also tells whether the file has any ``"`` at all. Reads the file once in chunks, so memory
-    does not grow with its size.
+
+def detect_encoding(stream: BinaryIO) -> tuple[str, bool]:
+    """The one encoding every line of the file fits, and whether the file has any ``"``.
+
+    ``utf-8-sig`` when the whole file is valid UTF-8; ``cp1252`` when it is not and no line reads
+    as UTF-8 with accents either (a plain Windows-1252 export). A file with both kinds of line
+    (UTF-8 names plus a few Windows-1252 lines pasted in) fits neither: reading it as
+    Windows-1252 would turn every "Rápida" into "RÃ¡pida", so it is refused, naming the lines
+    that are not UTF-8. A byte-order mark anywhere but at the very start (two files joined) is
+    refused, naming its line: it would otherwise become an invisible part of a code. Empty,
+    binary files and spreadsheets renamed to .csv are refused with what to do. Reads the file
+    in chunks (a second, line by line pass only for a file refused here), so memory does not
+    grow with its size.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
+    lenient = None         # once the file proved not UTF-8: a decoder that drops invalid bytes
     utf8 = True
     empty = True
     quoted = False
+    multibyte = False      # some valid UTF-8 sequence beyond ASCII
+    stray_bom = False
+    tail = b""
+    offset = 0
+    first = True
     while chunk := stream.read(_CHUNK):
+        if first:
+            _refuse_binary(chunk)
         quoted = quoted or b'"' in chunk
         empty = empty and not chunk.strip()
         if b"\x00" in chunk:
             raise FileRejected([RowError(0, "", "", "o arquivo não é um CSV de texto (contém bytes nulos)")])
+        # A BOM anywhere but at offset 0 of the file (also one split between two chunks); its
+        # first byte is rare in either encoding, and a one-byte search is a fast memchr.
+        if not stray_bom and (b"\xef" in chunk or b"\xef" in tail):
+            across = (tail + chunk[:2]).find(_BOM)
+            stray_bom = (chunk.find(_BOM, 1 if first else 0) != -1
+                         or (across != -1 and offset - len(tail) + across > 0))
         if utf8:
             try:
-                decoder.decode(chunk)
+                multibyte = not decoder.decode(chunk).isascii() or multibyte
             except UnicodeDecodeError:
                 utf8 = False
+                lenient = codecs.getincrementaldecoder("utf-8")("ignore")
+        if lenient is not None and not multibyte:
+            # What survives dropping the invalid bytes is ASCII unless a valid sequence was there.
+            multibyte = not lenient.decode(chunk).isascii()
+        tail = (tail + chunk[-2:])[-2:]
+        offset += len(chunk)
+        first = False
     if empty:
-        raise FileRejected([RowError(0, "", "", "o arquivo está vazio")])
+        raise FileRejected([RowError(0, "", "", "o arquivo está vazio (nenhuma linha); exporte "
+                                                "de novo do sistema da estação")])
     if utf8:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             utf8 = False
+    if stray_bom or (multibyte and not utf8):
+        stream.seek(0)
+        _refuse_lines(stream, stray_bom)
     stream.seek(0)
     return ("utf-8-sig" if utf8 else "cp1252"), quoted
+
+
+def _refuse_binary(start: bytes) -> None:
+    for signature, what in _SPREADSHEETS:
+        if start.startswith(signature):
+            raise FileRejected([RowError(0, "", "", f"o arquivo é {what}, não um CSV: "
+                                                    f"{SAVE_AS_CSV}")])
+
+
+def _refuse_lines(stream: BinaryIO, stray_bom: bool) -> None:
+    """Raise FileRejected naming the lines with a stray byte-order mark, or else those that are
+    not UTF-8 in a file whose other lines are."""
+    errors: list[RowError] = []
+    total = 0
+    for number, raw in enumerate(stream, 1):
+        if stray_bom:
+            bad = _BOM in (raw[len(_BOM):] if number == 1 and raw.startswith(_BOM) else raw)
+            message = ("caractere invisível (marca de ordem de bytes, BOM) no meio do arquivo, "
+                       "onde ele viraria parte de um código; provavelmente dois arquivos foram "
+                       "juntados: apague esse caractere (ou salve o arquivo de novo) e importe")
+        else:
+            try:
+                raw.decode("utf-8")
+                bad = False
+            except UnicodeDecodeError:
+                bad = True
+            message = ("linha em Windows-1252 (ANSI) num arquivo cujas outras linhas estão em "
+                       "UTF-8: o arquivo mistura codificações e lê-lo numa só trocaria os acentos "
+                       "dos nomes; salve o arquivo inteiro como UTF-8 (ou exporte de novo) e "
+                       "importe")
+        if bad:
+            total += 1
+            if len(errors) < MAX_LISTED:
+                errors.append(RowError(number, "", "", message))
+    if errors:
+        raise FileRejected(errors, truncated=total > len(errors))
 
 
 def _detect_delimiter(header_line: str) -> str:

@@ -181,7 +181,7 @@ def test_rejected_file_changes_nothing(case, runner, db_url, loaded, tmp_path):
 @pytest.mark.parametrize("content, message", [
     (b"", "o arquivo está vazio"),
     (b"\r\n  \r\n", "o arquivo está vazio"),
-    (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00", "não é um CSV de texto"),
+    (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00", "planilha do Excel (.xlsx)"),
     (bytes(range(0x80, 0x100)) * 4, "não é texto UTF-8 nem Windows-1252"),
     (b"\x89PNG\r\n\x1a\n garbage \xff\xfe", "coluna obrigatória ausente"),
 ], ids=["empty", "blank lines", "zip", "undecodable", "png-like"])
