@@ -9,7 +9,7 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from flask import (Blueprint, Flask, current_app, flash, redirect, render_template, request,
                    url_for)
@@ -19,6 +19,7 @@ from blueprints.web import paginate_list
 from dunning.crypto import SecretUnreadable
 from dunning.delivery import CannotRun, run
 from dunning.rules import UnknownCustomer, plan
+from dunning.runlock import busy
 from dunning.smtp import SmtpConfig
 from dunning.statement import render
 from models import StationSettings, db
@@ -86,7 +87,8 @@ def index():
         customer=customer, customer_error=customer_error, plan=result, page=page,
         messages=messages, skip_counts=Counter(s.reason for s in result.skipped),
         skipped=result.skipped[:SKIPS_SHOWN], reasons=REASONS, settings=settings,
-        state=current_app.extensions.get("send_now"), form=ConfirmForm(formdata=None))
+        state=current_app.extensions.get("send_now"), form=ConfirmForm(formdata=None),
+        running=run_in_progress() if as_of == date.today() else "")
 
 
 @bp.route("/enviar", methods=["GET", "POST"])
@@ -99,19 +101,34 @@ def send_now():
         if problem:
             flash(f"Envio não iniciado: {problem}", "error")
             return redirect(url_for("preview.index"))
+        # No "started" flash: Envios shows the run's progress, or why it did not run (another
+        # run may still claim the lock first), never a success next to a failure.
         start_run(current_app._get_current_object(), as_of)
-        flash("Envio iniciado. Acompanhe o resultado abaixo (atualize a página).", "success")
         return redirect(url_for("runs.index"))
-    result = plan(db.session, as_of)
+    problem = _cannot_start()
+    result = None if problem else plan(db.session, as_of)
     return render_template("preview/confirm.html", as_of=as_of, plan=result, form=form,
-                           problem=_cannot_start())
+                           problem=problem)
+
+
+def run_in_progress() -> str:
+    """'' when no run is sending now, else what staff should know about the one that is."""
+    state = current_app.extensions.get("send_now")
+    if state is not None and state.running:
+        return "já há um envio em andamento, iniciado por este navegador."
+    holder = busy(db.session, datetime.now())
+    if holder is not None:
+        started = f" às {holder.acquired_at:%H:%M}" if holder.acquired_at else ""
+        return (f"já há um envio em andamento (iniciado{started} pelo agendador, pela linha de "
+                f"comando ou por outro computador); aguarde ele terminar e confira em Envios.")
+    return ""
 
 
 def _cannot_start() -> str:
     """Why a run cannot start now ('' when it can), checked before starting the thread."""
-    state = current_app.extensions.get("send_now")
-    if state is not None and state.running:
-        return "já há um envio em andamento, iniciado por este navegador."
+    running = run_in_progress()
+    if running:
+        return running
     settings = StationSettings.load(db.session)
     db.session.commit()
     if not settings.smtp_configured:

@@ -7,6 +7,7 @@ from blueprints.forms import PageForm
 from dunning import queries
 from dunning.delivery import RESENDABLE, CannotRun
 from dunning.manual import resend_line, resend_recipients
+from blueprints.preview import run_in_progress
 from dunning.runcounts import counts_of
 from models import OutboxLine, Run, db
 
@@ -21,7 +22,8 @@ def index():
     """Runs, newest first."""
     page = db.paginate(queries.runs_query(), per_page=current_app.config["PER_PAGE"], error_out=False)
     return render_template("runs/index.html", page=page, counts=counts_of(db.session, page.items),
-                           config_state=current_app.extensions.get("send_now"))
+                           config_state=current_app.extensions.get("send_now"),
+                           running=run_in_progress())
 
 
 @bp.route("/<int:run_id>")
@@ -32,7 +34,8 @@ def show(run_id: int):
     page = db.paginate(queries.run_lines_query(run.id, status, search),
                        per_page=current_app.config["PER_PAGE"], error_out=False)
     return render_template("runs/show.html", run=run, page=page, status=status, search=search,
-                           resendable=RESENDABLE, counts=counts_of(db.session, [run])[run.id])
+                           resendable=RESENDABLE, counts=counts_of(db.session, [run])[run.id],
+                           running=run.status == "running" and run_in_progress())
 
 
 @bp.route("/linha/<int:line_id>/reenviar", methods=["GET", "POST"])

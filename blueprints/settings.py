@@ -1,4 +1,10 @@
-"""Configurações: SMTP (write-only password, test e-mail), sending settings, e-mail templates."""
+"""Configurações: SMTP (write-only password, test e-mail), sending settings, e-mail templates.
+
+Each form's result is flashed with its section ("success:smtp") and shown inside that section,
+with autofocus, so the browser scrolls to it and reads it first: the person sees it where they
+pressed the button, not above the top of the window. (No URL fragment: a fragment's target
+would cancel the autofocus.)
+"""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -200,7 +206,7 @@ def smtp():
     """Save the SMTP settings; an empty password field keeps the stored password."""
     form = SmtpForm()
     if not form.validate_on_submit():
-        flash("Corrija os campos indicados; nada foi salvo.", "error")
+        flash("Corrija os campos indicados; nada foi salvo.", "error:smtp")
         return _page(400, smtp_form=form)
     values = station_edit.SmtpValues(
         server=form.server.data, port=form.port.data, security=form.security.data,
@@ -214,10 +220,10 @@ def smtp():
     except station_edit.SmtpSettingsError as exc:
         db.session.rollback()
         getattr(form, exc.field).errors = [*getattr(form, exc.field).errors, str(exc)]
-        flash("Corrija os campos indicados; nada foi salvo.", "error")
+        flash("Corrija os campos indicados; nada foi salvo.", "error:smtp")
         return _page(400, smtp_form=form)
-    flash("Configuração SMTP salva.", "success")
-    return redirect(url_for("settings.index") + "#smtp")
+    flash("Configuração SMTP salva.", "success:smtp")
+    return redirect(url_for("settings.index"))
 
 
 @bp.route("/teste", methods=["POST"])
@@ -225,20 +231,21 @@ def test_email():
     """Send a test e-mail with the stored SMTP settings and show the server's answer."""
     form = TestEmailForm()
     if not form.validate_on_submit():
+        flash("Corrija o endereço indicado; nada foi enviado.", "error:teste")
         return _page(400, test_form=form)
     try:
         code, reply = send_test_email(db.session, form.address.data.strip(),
                                       current_app.instance_path, datetime.now())
     except CannotRun as exc:
-        flash(f"E-mail de teste não enviado: {exc}", "error")
+        flash(f"E-mail de teste não enviado: {exc}", "error:teste")
     except SmtpFailure as exc:
-        flash(f"O servidor recusou o e-mail de teste: {exc.code or ''} {exc.reply}", "error")
+        flash(f"O servidor recusou o e-mail de teste: {exc.code or ''} {exc.reply}", "error:teste")
     except OSError as exc:
-        flash(f"Não foi possível falar com o servidor SMTP: {exc}", "error")
+        flash(f"Não foi possível falar com o servidor SMTP: {exc}", "error:teste")
     else:
         flash(f"E-mail de teste enviado para {form.address.data.strip()}. Resposta do servidor: "
-              f"{code} {reply}", "success")
-    return redirect(url_for("settings.index") + "#smtp")
+              f"{code} {reply}", "success:teste")
+    return redirect(url_for("settings.index"))
 
 
 @bp.route("/envio", methods=["POST"])
@@ -246,13 +253,13 @@ def sending():
     """Save the sending settings."""
     form = SendingForm()
     if not form.validate_on_submit():
-        flash("Corrija os campos indicados; nada foi salvo.", "error")
+        flash("Corrija os campos indicados; nada foi salvo.", "error:envio")
         return _page(400, sending_form=form)
     station_edit.save_sending(db.session, form.resend_interval_days.data or 0,
                               form.only_overdue.data == "vencidas", bool(form.shift_due_dates.data),
                               form.contact_line.data or "")
-    flash("Configurações de envio salvas.", "success")
-    return redirect(url_for("settings.index") + "#envio")
+    flash("Configurações de envio salvas.", "success:envio")
+    return redirect(url_for("settings.index"))
 
 
 @bp.route("/regua", methods=["POST"])
@@ -260,14 +267,14 @@ def collection():
     """Save the régua de cobrança settings, each checked as `settings set` checks it."""
     form = CollectionForm()
     if not form.validate_on_submit():
-        flash("Corrija os campos indicados; nada foi salvo.", "error")
+        flash("Corrija os campos indicados; nada foi salvo.", "error:regua")
         return _page(400, collection_form=form)
     station_edit.save_registered(db.session, {
         name: getattr(form, name).data or "" for name in (
             "calendario", "uf", "feriados_extras", "multa_percentual", "juros_percentual_mes",
             "aviso_vencimento_dias")})
-    flash("Régua de cobrança salva.", "success")
-    return redirect(url_for("settings.index") + "#regua")
+    flash("Régua de cobrança salva.", "success:regua")
+    return redirect(url_for("settings.index"))
 
 
 @bp.route("/modelos", methods=["POST"])
@@ -288,14 +295,14 @@ def templates():
     for kind, message in errors.items():
         getattr(form, kind).errors = [*getattr(form, kind).errors, message]
     if form.errors or errors:
-        flash("Modelo com erro; nada foi salvo.", "error")
+        flash("Modelo com erro; nada foi salvo.", "error:modelos")
         return _page(400, templates_form=form)
     if request.form.get("action") == "preview":
         subject, text, html = render(samples[-1], settings, as_of, templates)
         return _page(preview={"subject": subject, "text": text, "html": html}, templates_form=form)
     station_edit.save_target_templates(db.session, key, templates)
-    flash("Modelos de e-mail salvos.", "success")
-    return redirect(url_for("settings.index", modelo=key) + "#modelos")
+    flash("Modelos de e-mail salvos.", "success:modelos")
+    return redirect(url_for("settings.index", modelo=key))
 
 
 @bp.route("/modelos/padrao", methods=["POST"])
@@ -304,8 +311,8 @@ def restore_templates():
     key = _target(request.form.get("target"))
     if ConfirmForm().validate_on_submit():
         station_edit.restore_target(db.session, key)
-        flash("Modelos de e-mail restaurados para o padrão.", "success")
-    return redirect(url_for("settings.index", modelo=key) + "#modelos")
+        flash("Modelos de e-mail restaurados para o padrão.", "success:modelos")
+    return redirect(url_for("settings.index", modelo=key))
 
 
 @bp.route("/niveis", methods=["POST"])
@@ -328,9 +335,9 @@ def levels():
         except LevelsInvalid as exc:
             errors = exc.errors
         else:
-            flash("Níveis da régua salvos.", "success")
-            return redirect(url_for("settings.index") + "#regua")
-    flash("Corrija os níveis; nada foi salvo.", "error")
+            flash("Níveis da régua salvos.", "success:niveis")
+            return redirect(url_for("settings.index"))
+    flash("Corrija os níveis; nada foi salvo.", "error:niveis")
     return _page(400, levels_form=form, levels_errors=errors or ["Formulário expirado; tente de novo."])
 
 
@@ -344,11 +351,11 @@ def backup_settings():
         form.folder.errors = [*form.folder.errors, problem]
         valid = False
     if not valid:
-        flash("Corrija os campos indicados; nada foi salvo.", "error")
+        flash("Corrija os campos indicados; nada foi salvo.", "error:backup")
         return _page(400, backup_form=form)
     station_edit.save_backup_settings(db.session, folder, form.keep.data)
-    flash("Configurações de backup salvas.", "success")
-    return redirect(url_for("settings.index") + "#backup")
+    flash("Configurações de backup salvas.", "success:backup")
+    return redirect(url_for("settings.index"))
 
 
 @bp.route("/backup/agora", methods=["POST"])
@@ -359,7 +366,7 @@ def backup_now():
             item = backup.take_station_backup(db.session, db.engine, current_app.instance_path,
                                               datetime.now())
         except backup.BackupError as exc:
-            flash(f"Backup não feito: {exc}", "error")
+            flash(f"Backup não feito: {exc}", "error:backup")
         else:
-            flash(f"Backup gravado em {item.path}.", "success")
-    return redirect(url_for("settings.index") + "#backup")
+            flash(f"Backup gravado em {item.path}.", "success:backup")
+    return redirect(url_for("settings.index"))

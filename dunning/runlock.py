@@ -137,6 +137,18 @@ def acquire(session: Session, now: datetime, stale_after: timedelta = STALE_AFTE
     return RunLease(session, token, now, taken_over)
 
 
+def busy(session: Session, now: datetime,
+         stale_after: timedelta = STALE_AFTER) -> LockHolder | None:
+    """Who holds the lock and is alive (a run in progress), or None: a look, without claiming."""
+    row = session.execute(select(RunLock.token, RunLock.pid, RunLock.host, RunLock.acquired_at,
+                                 RunLock.heartbeat_at).where(RunLock.id == LOCK_ID)).first()
+    session.rollback()
+    if row is None or not row.token:
+        return None
+    holder = LockHolder(row.pid, row.host, row.acquired_at, row.heartbeat_at)
+    return None if _abandoned(holder, now, stale_after) else holder
+
+
 def _abandoned(holder: LockHolder, now: datetime, stale_after: timedelta) -> bool:
     """A claim nobody is working under any more."""
     if holder.host == _host() and not pid_alive(holder.pid):
