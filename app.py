@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import secrets
 import sys
@@ -115,10 +116,31 @@ def main(argv: list[str] | None = None) -> int:
                                 as_json=args.json, customer=args.customer)
     if args.host not in ("0.0.0.0", "::", ""):  # noqa: S104 - the address we were told to serve on
         app.config["ALLOWED_HOSTS"].append(args.host if ":" not in args.host else f"[{args.host}]")
-    from waitress import serve
+    from waitress import create_server
+    try:
+        server = create_server(app, host=args.host, port=args.port, threads=4)
+    except OSError as exc:
+        print(_cannot_listen(args.host, args.port, exc), file=sys.stderr)
+        return 2
     print(f"Servindo em http://{args.host}:{args.port}/ (Ctrl+C para parar)", flush=True)
-    serve(app, host=args.host, port=args.port, threads=4)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        print("Parado.")
     return 0
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    """Why ``python app.py`` cannot serve on host:port, in the station's words."""
+    if exc.errno in (errno.EADDRINUSE, 10048):  # 10048: WSAEADDRINUSE (Windows)
+        return (f"Erro: a porta {port} já está em uso. O aplicativo provavelmente já está aberto: "
+                f"abra http://{host}:{port}/ no navegador. Se for outro programa, use outra "
+                f"porta: python app.py --port {port + 1} (ou make run PORT={port + 1}).")
+    if exc.errno in (errno.EACCES, 10013):  # 10013: WSAEACCES
+        return (f"Erro: sem permissão para usar a porta {port}; use uma porta acima de 1024, "
+                f"por exemplo python app.py --port 8080.")
+    return (f"Erro: não foi possível abrir o endereço {host}:{port} "
+            f"({exc.strerror or exc}); confira --host e --port.")
 
 
 if __name__ == "__main__":

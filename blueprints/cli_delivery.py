@@ -20,6 +20,7 @@ from dunning.formatting import format_date
 from dunning.manual import send_test_email
 from dunning.rules import UnknownCustomer
 from dunning.smtp import SECURITY_CHOICES, SmtpFailure, usable_address
+from dunning.smtp_replies import explain
 from dunning.station_edit import SmtpSettingsError, SmtpValues, save_smtp
 from dunning.text import json_terminal_safe, terminal_safe
 from models import StationSettings, db
@@ -80,9 +81,11 @@ def echo_report(report: RunReport) -> None:
             reply = f" ({line.smtp_code or ''} {terminal_safe(line.smtp_reply)})".replace(
                 "( ", "(") if line.smtp_reply else ""
             label = PARTIAL_LABEL if line.partial else STATUS_LABELS.get(line.status, line.status)
+            why = "" if line.partial else explain(line.smtp_code, line.smtp_reply)
+            why = f" — {why}" if why else ""
             refused = f"; recusados: {terminal_safe(line.refused)}" if line.refused else ""
             echo(f"  {terminal_safe(line.customer)} {terminal_safe(', '.join(line.to))}: "
-                 f"{label}{reply}{refused}")
+                 f"{label}{why}{reply}{refused}")
     reasons = Counter(line.reason for line in report.lines if line.status == "skipped")
     if reasons:
         echo("Ignorados: " + "; ".join(f"{SKIP_LABELS.get(r, r)}: {n}"
@@ -148,7 +151,7 @@ def send_test_email_command(address: str) -> None:
     except CannotRun as exc:
         _fail(str(exc))
     except SmtpFailure as exc:
-        echo(f"Falha no envio de teste: {exc.code or ''} {exc.reply}".replace(":  ", ": "),
-                   err=True)
+        echo(f"Falha no envio de teste: {explain(exc.code, exc.reply) or 'erro'}. Resposta "
+             f"do servidor: {exc.code or ''} {exc.reply}".replace(":  ", ": "), err=True)
         sys.exit(1)
     echo(f"Mensagem de teste aceita pelo servidor ({code} {reply}).")

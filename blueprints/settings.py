@@ -22,6 +22,7 @@ from dunning.levels import MAX_LEVELS, LevelsInvalid, load_levels
 from dunning.delivery import CannotRun
 from dunning.manual import send_test_email
 from dunning.smtp import SmtpFailure, usable_address
+from dunning.smtp_replies import explain as explain_smtp_reply
 from dunning.statement import TEMPLATE_VARIABLES, Templates, render, validate_templates
 from models import StationSettings, db
 
@@ -239,7 +240,8 @@ def test_email():
     except CannotRun as exc:
         flash(f"E-mail de teste não enviado: {exc}", "error:teste")
     except SmtpFailure as exc:
-        flash(f"O servidor recusou o e-mail de teste: {exc.code or ''} {exc.reply}", "error:teste")
+        flash(f"E-mail de teste não enviado: {explain_smtp_reply(exc.code, exc.reply) or 'erro'}. "
+              f"Resposta do servidor: {exc.code or ''} {exc.reply}", "error:teste")
     except OSError as exc:
         flash(f"Não foi possível falar com o servidor SMTP: {exc}", "error:teste")
     else:

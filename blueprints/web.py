@@ -10,6 +10,7 @@ from sqlalchemy import exists, select
 
 from blueprints.guards import init_guards
 from dunning.formatting import format_brl, format_date, format_datetime
+from dunning.smtp_replies import explain as explain_smtp_reply
 from dunning.users import session_user
 from models import User, db
 
@@ -38,6 +39,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters.setdefault("brl", format_brl)
     app.jinja_env.filters.setdefault("data", format_date)
     app.jinja_env.filters.setdefault("datahora", format_datetime)
+    app.jinja_env.globals["explica_smtp"] = explain_smtp_reply
     app.before_request(_require_login)
     app.after_request(_security_headers)
     app.jinja_env.globals["page_url"] = page_url

@@ -21,7 +21,9 @@ from dunning.runlock import STALE_AFTER, LockLost, RunLease
 from dunning.smtp import (AuthenticationFailed, Mailer, MaybeDelivered, Outgoing, PermanentFailure,
                           RunStopped, SmtpConfig, SmtpFailure, TemporaryFailure, Throttle,
                           build_message)
+from dunning.smtp_replies import explain
 from dunning.statement import render
+from dunning.template_errors import explain_template_error
 from dunning.text import terminal_safe
 from models.delivery import LineStatus, OutboxLine
 
@@ -301,7 +303,8 @@ class Sender:
                                  html)
         except Exception as exc:  # noqa: BLE001 - user-edited templates can fail in any way
             raise MessageFailed(f"Erro ao montar a mensagem para o cliente {line.customer_code} "
-                                f"(confira os modelos de e-mail em Configurações): {exc}") from exc
+                                f"(confira os modelos de e-mail em Configurações): "
+                                f"{explain_template_error(exc)}") from exc
 
     def _deliver(self, mailer: Mailer, line: OutboxItem, message: Outgoing) -> None:
         raw = message.raw
@@ -324,8 +327,9 @@ class Sender:
                 break
         if unreachable and not tried:  # this run never reached the server for this line
             self._write(_SETTLE, line, st=line.status, code=line.smtp_code, reply=line.smtp_reply)
+            why = explain(line.smtp_code, line.smtp_reply)
             return self._stop(f"Servidor SMTP inacessível ({self.config.host}:{self.config.port}): "
-                              f"{line.smtp_reply}")
+                              f"{why + '. Resposta: ' if why else ''}{line.smtp_reply}")
         self.log.write(line)
         return None
 
@@ -379,4 +383,5 @@ def stop_message(exc: SmtpFailure) -> str:
     if isinstance(exc, AuthenticationFailed):
         return (f"O servidor SMTP recusou o usuário e a senha ({exc.code} {exc.reply}). Envio "
                 f"interrompido; corrija a senha em Configurações ou com configure-smtp.")
-    return f"Envio interrompido: {exc.reply}"
+    why = explain(exc.code, exc.reply)
+    return f"Envio interrompido: {why + '. Resposta do servidor: ' if why else ''}{exc.reply}"

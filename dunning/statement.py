@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -20,6 +20,7 @@ from dunning.charges import ESTIMATE_NOTE, format_percent
 from dunning.formatting import format_brl, format_date
 from dunning.levels import DEFAULT_LEVELS, Level
 from dunning.rules import DUE_SOON, CompanyStatement, PlannedInvoice, Reminder
+from dunning.template_errors import explain_template_error
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
 # Every level keeps the seed's subject (the level's wording is in the body); staff may give a
@@ -213,12 +214,8 @@ def validate_templates(templates: Templates, settings, as_of: date,
         try:
             only = Templates(**{kind: source})
             subject, text, html = render(sample, settings, as_of, only)
-        except TemplateError as exc:
-            where = f" (linha {exc.lineno})" if getattr(exc, "lineno", None) else ""
-            errors[kind] = f"O modelo não pode ser usado{where}: {exc.message or exc}"
-            continue
         except Exception as exc:  # noqa: BLE001 - any failure of user-written code is a form error
-            errors[kind] = f"O modelo não pode ser usado: {exc}"
+            errors[kind] = f"O modelo não pode ser usado: {explain_template_error(exc)}"
             continue
         if kind == "subject" and not subject:
             errors[kind] = "O assunto ficou vazio."
