@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, redirect, render_template, request, url_for
+from flask import (Flask, current_app, redirect, render_template, request, send_from_directory,
+                   url_for)
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import exists, select
@@ -18,7 +19,7 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 
 # Endpoints reachable without a login: the login form itself, the first-run page, the stylesheet.
-PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "favicon"}
 
 
 @login_manager.user_loader
@@ -40,6 +41,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters.setdefault("data", format_date)
     app.jinja_env.filters.setdefault("datahora", format_datetime)
     app.jinja_env.globals["explica_smtp"] = explain_smtp_reply
+    app.add_url_rule("/favicon.ico", "favicon", _favicon)
     app.before_request(_require_login)
     app.after_request(_security_headers)
     app.jinja_env.globals["page_url"] = page_url
@@ -99,6 +101,12 @@ def page_url(number: int) -> str:
     """The current list page's address with another page number, keeping search and filters."""
     args = {**(request.view_args or {}), **request.args.to_dict(), "page": number}
     return url_for(request.endpoint, **args)
+
+
+def _favicon():
+    """The tab icon browsers ask for at /favicon.ico (a file under static/, no CDN)."""
+    return send_from_directory(current_app.static_folder, "favicon.ico",
+                               mimetype="image/vnd.microsoft.icon", max_age=86400)
 
 
 def _require_login():
