@@ -328,7 +328,7 @@ FORM_ERRORS = {
     # Checked logged out, below.
     "auth.login": None, "auth.setup": None,
 }
-NOT_PAGES = {"static", "imports.export", "guide.image"}  # a stylesheet, a CSV, a picture
+NOT_PAGES = {"static", "favicon", "imports.export", "guide.image"}  # a stylesheet, the icon, a CSV, a picture
 LOGGED_OUT = {"auth.login", "auth.setup"}  # checked first, before any user exists
 
 

@@ -47,8 +47,9 @@ def test_cli_run_summary_json_and_exit_codes(fast_app, runner, session, smtp_ser
 
     assert result.exit_code == 1, result.output
     assert "2 enviados, 1 falhas, 0 ignorados" in result.output
-    assert "C03 c3@cliente.example.com: recusado pelo servidor (550 5.1.1 Usuário desconhecido)" \
-        in result.output
+    assert ("C03 c3@cliente.example.com: recusado pelo servidor — o endereço do destinatário não "
+            "existe nesse domínio (confira o e-mail do cliente); não adianta tentar de novo sem "
+            "corrigir (550 5.1.1 Usuário desconhecido)") in result.output
     again = runner.invoke(args=["email-pendencia-financeira", *DATE, "--json"])
     assert again.exit_code == 0, again.output
     data = json.loads(again.output)

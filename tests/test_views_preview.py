@@ -166,10 +166,10 @@ def test_send_now_while_another_run_holds_the_lock(app, staff, station, smtp_ser
     with app.app_context():
         lease = acquire(db.session, datetime.now())        # "the scheduler" is running
         try:
-            staff.post("/previa/enviar")
-            app.extensions["send_now"].thread.join(30)
+            html = staff.post("/previa/enviar", follow_redirects=True).get_data(as_text=True)
         finally:
             lease.release()
-    html = staff.get("/envios/").get_data(as_text=True)
-    assert "O envio iniciado pelo navegador não foi feito" in html
+    # Refused before any thread starts (issue 10 item 17): one message, no "Envio iniciado".
+    assert "Envio não iniciado: já há um envio em andamento" in html
+    assert "Envio iniciado" not in html and "send_now" not in app.extensions
     assert smtp_server.received == []
