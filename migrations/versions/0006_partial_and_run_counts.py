@@ -5,8 +5,8 @@ for the others (a partial delivery is not a plain ``sent``). ``run`` gains the c
 left pending (never tried, e.g. a run stopped by a wrong password), of ``unknown`` lines and of
 partial deliveries, so that every page shows the same figures, all taken from the lines.
 
-Revision ID: 0005_partial_and_run_counts
-Revises: 0004_login_sessions
+Revision ID: 0006_partial_and_run_counts
+Revises: 0005_collection_schedule
 Create Date: 2026-12-01 20:00:00.000000
 
 """
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0005_partial_and_run_counts'
-down_revision = '0004_login_sessions'
+revision = '0006_partial_and_run_counts'
+down_revision = '0005_collection_schedule'
 branch_labels = None
 depends_on = None
 
