@@ -3,6 +3,7 @@ preview with reminders; /favicon.ico is served (from static/, no login needed)."
 from __future__ import annotations
 
 import json
+import shlex
 import re
 from datetime import date
 from pathlib import Path
@@ -15,9 +16,11 @@ def test_the_readme_first_steps_lead_to_a_preview_with_reminders(runner, staff):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     steps = readme[readme.index("## First steps"):]
     for command in ("import-invoices examples/faturas.csv",
-                    "import-policies examples/politicas.csv"):
+                    "import-policies examples/politicas.csv",
+                    'set-company 1 --address "Rod. BR-040, km 10, Brasília-DF"',
+                    'set-company 2 --address "SCS Quadra 2, Brasília-DF"'):
         assert command in steps
-        result = runner.invoke(args=command.split())
+        result = runner.invoke(args=shlex.split(command))
         assert result.exit_code == 0, result.output
     assert "make run PORT=" in readme
 
