@@ -63,6 +63,12 @@ def test_run_stops_and_refusals_are_in_the_guide():
         "Formulário expirado",
         "Backup não feito",
         "Restauração recusada",
+        "enviado em parte", "o arquivo está vazio", "Aviso: não foi possível gravar o registro",
+        "o arquivo é uma planilha do Excel (.xlsx), não um CSV", "já está em uso",
+        "linha em Windows-1252 (ANSI) num arquivo cujas outras linhas estão em UTF-8",
+        "caractere invisível (marca de ordem de bytes, BOM) no meio do arquivo",
+        "e-mail com acentos ou caracteres especiais antes do @, que o envio não usa",
+        "o servidor não respondeu a tempo", "já há um envio em andamento",
         *(title for title, _ in ERROR_MESSAGES.values()),
     ]
     missing = [m for m in messages if first_sentence(m) not in text]
