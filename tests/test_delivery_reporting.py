@@ -156,7 +156,7 @@ def test_an_address_with_accents_before_the_at_is_invalid_from_the_import_on(app
 
     from dunning.importing import import_invoices
     from dunning.rules import plan
-    from test_delivery import HEADER
+    from test_delivery import HEADER, complete_creditors
     report = import_invoices(session, io.BytesIO((
         HEADER + "1;Posto;11.222.333/0001-81;C01;Cliente 1;joão@cliente.example.com;F1;1;"
                  "01/10/2026;10,00;;;\n").encode()))
@@ -166,6 +166,7 @@ def test_an_address_with_accents_before_the_at_is_invalid_from_the_import_on(app
         "'joão@cliente.example.com'"]
     session.scalar(select(Customer)).send_email = "sim"
     session.commit()
+    complete_creditors(session)
     assert [s.reason for s in plan(session, AS_OF).skipped] == ["invalid_email"]
     page = staff.get(f"/previa/?data={AS_OF.isoformat()}").get_data(as_text=True)
     assert "e-mail inválido" in page
