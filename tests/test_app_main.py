@@ -10,19 +10,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env(tmp_path, db_path) -> dict:
-    return {**os.environ, "DATABASE_URL": f"sqlite:///{db_path}",
+def _env(tmp_path, db_url) -> dict:
+    return {**os.environ, "DATABASE_URL": db_url,
             "APPLIANCE_INSTANCE": str(tmp_path / "instance")}
 
 
-def test_a_port_in_use_says_the_app_may_be_open_already_and_exits_2(tmp_path, db_path):
+def test_a_port_in_use_says_the_app_may_be_open_already_and_exits_2(tmp_path, db_url):
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     port = busy.getsockname()[1]
     try:
         done = subprocess.run([sys.executable, "app.py", "--port", str(port)], cwd=ROOT,
-                              env=_env(tmp_path, db_path), capture_output=True, text=True,
+                              env=_env(tmp_path, db_url), capture_output=True, text=True,
                               timeout=60)
     finally:
         busy.close()

@@ -15,10 +15,10 @@ RAPIDA = ROWS[0]  # "Transportadora Rápida"
 
 
 @pytest.fixture
-def loaded(session, db_path):
+def loaded(session, db_url):
     """Customers already on file, imported from a clean UTF-8 export."""
     import_invoices(session, io.BytesIO(("\n".join([HEADER, *ROWS]) + "\n").encode("utf-8")))
-    return dump(db_path)
+    return dump(db_url)
 
 
 def _mixed(tmp_path, cp1252_lines: set[int]):
@@ -32,7 +32,7 @@ def _mixed(tmp_path, cp1252_lines: set[int]):
 
 
 def test_a_utf8_file_with_a_few_windows_1252_lines_is_refused_naming_them(
-        runner, session, db_path, loaded, tmp_path):
+        runner, session, db_url, loaded, tmp_path):
     result = run(runner, _mixed(tmp_path, {3, 5}))
 
     assert result.exit_code == 1, result.output
@@ -40,7 +40,7 @@ def test_a_utf8_file_with_a_few_windows_1252_lines_is_refused_naming_them(
         in result.output
     assert "linha 5: " in result.output and "linha 2:" not in result.output
     assert "RÃ¡pida" not in result.output
-    assert dump(db_path) == loaded  # "Rápida" stays "Rápida"
+    assert dump(db_url) == loaded  # "Rápida" stays "Rápida"
 
 
 def test_a_plain_windows_1252_file_is_still_read_as_such(runner, session, tmp_path):
@@ -64,7 +64,7 @@ def test_a_windows_1252_file_whose_accented_lines_are_ascii_in_utf8_is_cp1252(ru
 
 
 @pytest.mark.parametrize("where", ["line-start", "inside-a-code"])
-def test_a_byte_order_mark_inside_the_file_is_refused_naming_its_line(runner, session, db_path,
+def test_a_byte_order_mark_inside_the_file_is_refused_naming_its_line(runner, session, db_url,
                                                                      loaded, tmp_path, where):
     second = "\ufeff" + ROWS[3] if where == "line-start" else "2\ufeff" + ROWS[3][1:]
     path = tmp_path / "juntado.csv"
@@ -75,7 +75,7 @@ def test_a_byte_order_mark_inside_the_file_is_refused_naming_its_line(runner, se
     assert result.exit_code == 1, result.output
     assert "linha 5: caractere invisível (marca de ordem de bytes, BOM)" in result.output
     assert "linha 1:" not in result.output  # the BOM at the very start is the normal one
-    assert dump(db_path) == loaded
+    assert dump(db_url) == loaded
     assert session.scalar(db.select(db.func.count()).select_from(Company)) == 2
 
 
