@@ -8,7 +8,14 @@ baseline: the shared machine's speed drifts), and prints the times, the ratio an
 memory. Then times a re-import of the same file (nothing changes) and of a second file where 10%
 of the rows changed.
 
+With ``--database URL`` (a PostgreSQL server, e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/
+postgres``; it needs CREATE DATABASE) each step is also run on a fresh database there, right
+after the same step on SQLite, and the ratio PostgreSQL / SQLite is printed (the target: at most
+1.5x). ``.ci/pg.sh`` gives a throw-away server: ``.ci/pg.sh sh -c 'python bench/import.py
+--database "$TEST_DATABASE_URL"'``.
+
     .venv/bin/python bench/import.py [--rows 1000000] [--customers 100000] [--keep DIR]
+                                     [--database URL]
 """
 from __future__ import annotations
 
@@ -72,27 +79,27 @@ def generate(path: Path, rows: int, customers: int, seed: int, change: float = 0
                       f";;https://pagar.exemplo.com.br/F{i:07d}\r\n")
 
 
-def migrate(db: Path, instance: Path) -> None:
+def migrate(url: str, instance: Path) -> None:
     """A fresh database at the latest schema, by the real migrations."""
     sys.path.insert(0, str(ROOT))
     from flask_migrate import upgrade
 
     from app import create_app
     from models import db as sqla
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{db}", "INSTANCE_PATH": str(instance),
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(instance),
                       "SECRET_KEY": "bench"})
     with app.app_context():
         upgrade()
         sqla.engine.dispose()
 
 
-def child_import(db: Path, instance: Path, csv_path: Path) -> None:
+def child_import(url: str, instance: Path, csv_path: Path) -> None:
     """Run one import in this process and print its time, report and peak memory as JSON."""
     sys.path.insert(0, str(ROOT))
     from app import create_app
     from dunning.importing import import_invoices
     from models import db as sqla
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{db}", "INSTANCE_PATH": str(instance),
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(instance),
                       "SECRET_KEY": "bench"})
     with app.app_context(), open(csv_path, "rb") as stream:
         started = time.perf_counter()
@@ -105,11 +112,11 @@ def child_import(db: Path, instance: Path, csv_path: Path) -> None:
                       "settled": report.invoices_settled, "customers_new": report.customers_new}))
 
 
-def run_import(db: Path, instance: Path, csv_path: Path) -> dict:
+def run_import(url: str, instance: Path, csv_path: Path) -> dict:
     """``child_import`` in a subprocess (a clean interpreter, so its peak RSS is the import's),
     with the resident memory of it and its parsing child summed every 0.1 s: the peak of that
     sum is what the import holds at once (``maxrss_mb`` adds two peaks of different moments)."""
-    process = subprocess.Popen([sys.executable, __file__, "--child", str(db), str(instance),
+    process = subprocess.Popen([sys.executable, __file__, "--child", url, str(instance),
                                 str(csv_path)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     together = 0
     while process.poll() is None:
@@ -163,10 +170,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
-    parser.add_argument("--child", nargs=3, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--database", metavar="URL",
+                        help="also import into a fresh database on this PostgreSQL server")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child_import(*args.child)
+        url, instance, csv_path = args.child
+        child_import(url, Path(instance), Path(csv_path))
         return
 
     sys.stdout.reconfigure(line_buffering=True)
@@ -188,10 +198,15 @@ def main() -> None:
             (work / stale).unlink(missing_ok=True)
 
         db, instance = work / "appliance.db", work / "instance"
-        migrate(db, instance)
+        sqlite_url = f"sqlite:///{db}"
+        migrate(sqlite_url, instance)
+        pg_url = postgres_database(args.database) if args.database else None
+        if pg_url:
+            migrate(pg_url, instance)
+        print(f"load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f}")
         # The shell runs just before and just after ours: the machine's speed drifts.
         before = sqlite_cli_import(work / "cli-before.db", first)
-        ours = run_import(db, instance, first)
+        ours = run_import(sqlite_url, instance, first)
         after = sqlite_cli_import(work / "cli-after.db", first)
         cli = (before + after) / 2
         print(f"import-invoices : {ours['seconds']:7.2f} s  peak RSS {ours['together_mb']:.0f} MB "
@@ -199,18 +214,71 @@ def main() -> None:
               f"own peaks)  ({ours['new']:,} new invoices, {ours['customers_new']:,} new customers)")
         print(f"sqlite3 .import : {before:7.2f} s before, {after:.2f} s after, mean {cli:.2f} s")
         print(f"ratio           : {ours['seconds'] / cli:7.2f}x  (target <= 3x, peak < 300 MB)")
+        if pg_url:
+            postgres(pg_url, instance, first, ours, "first load")
 
-        again = run_import(db, instance, first)
+        again = run_import(sqlite_url, instance, first)
         print(f"re-import same  : {again['seconds']:7.2f} s  peak RSS {again['together_mb']:.0f} MB "
               f"together ({again['own_mb']:.0f} + {again['parser_mb']:.0f})  "
               f"({again['new']} new, {again['updated']} updated, {again['settled']} settled)")
-        changed = run_import(db, instance, second)
+        if pg_url:
+            postgres(pg_url, instance, first, again, "re-import same")
+        changed = run_import(sqlite_url, instance, second)
         print(f"10% changed     : {changed['seconds']:7.2f} s  peak RSS {changed['together_mb']:.0f} MB "
               f"together ({changed['own_mb']:.0f} + {changed['parser_mb']:.0f})  "
               f"({changed['new']} new, {changed['updated']:,} updated, {changed['settled']} settled)")
+        if pg_url:
+            postgres(pg_url, instance, second, changed, "10% changed")
+            print(f"invoice ids used on PostgreSQL: {invoice_sequence(pg_url):,} "
+                  f"(rows: {args.rows:,})")
+        print(f"load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f}")
     finally:
+        if args.database:
+            drop_postgres_database(args.database)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+_PG_NAME = f"bench_import_{os.getpid()}"
+
+
+def _admin(url: str):
+    import psycopg
+    from sqlalchemy import make_url
+    return psycopg.connect(make_url(url).set(drivername="postgresql")
+                           .render_as_string(hide_password=False), autocommit=True)
+
+
+def postgres_database(url: str) -> str:
+    """A new empty database on the server at ``url``; its URL."""
+    from sqlalchemy import make_url
+    with _admin(url) as admin:
+        admin.execute(f'CREATE DATABASE "{_PG_NAME}"')
+    return make_url(url).set(database=_PG_NAME).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    with _admin(url) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{_PG_NAME}" WITH (FORCE)')
+
+
+def invoice_sequence(url: str) -> int:
+    """The last invoice id PostgreSQL's sequence gave out."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        value = conn.execute(text("SELECT last_value FROM invoice_id_seq")).scalar_one()
+    engine.dispose()
+    return value
+
+
+def postgres(url: str, instance: Path, csv_path: Path, sqlite: dict, step: str) -> None:
+    """The same step on PostgreSQL, right after SQLite's, and the ratio of the two times."""
+    result = run_import(url, instance, csv_path)
+    print(f"  on PostgreSQL : {result['seconds']:7.2f} s  peak RSS {result['together_mb']:.0f} MB "
+          f"together ({result['own_mb']:.0f} + {result['parser_mb']:.0f})  ({result['new']:,} new, "
+          f"{result['updated']:,} updated, {result['settled']:,} settled)  "
+          f"{result['seconds'] / sqlite['seconds']:.2f}x SQLite's {step} (target <= 1.5x)")
 
 
 if __name__ == "__main__":

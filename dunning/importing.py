@@ -17,6 +17,7 @@ from dunning.bulk import gc_paused
 from dunning.csvfile import CsvSource, FileRejected, RowError
 from dunning.parsing import COLUMNS, MAX_ERRORS, REQUIRED, Summary, batches
 from dunning.snapshot import MergeCounts, Retry, Writer
+from dunning.snapshot_pg import PostgresWriter
 
 _CACHE_KIB = 24576
 
@@ -85,9 +86,11 @@ def _import(session: Session, source: CsvSource, columns: dict[str, int], unknow
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     try:
         stamp = now.isoformat(sep=" ")
-        writer = Writer(conn, set(columns), stamp, report, expected_rows=source.estimated_rows,
-                        exact=exact, column_names={name: source.header[index]
-                                                   for name, index in columns.items()})
+        writer_class = PostgresWriter if conn.dialect.name == "postgresql" else Writer
+        writer = writer_class(conn, set(columns), stamp, report,
+                              expected_rows=source.estimated_rows, exact=exact,
+                              column_names={name: source.header[index]
+                                            for name, index in columns.items()})
         with gc_paused():  # rows, tuples and strings only: nothing here forms a cycle
             # Exact mode reads in file order, here: a repeat names the line it repeats.
             for message in batches(source, columns, writer.ids, stamp,
@@ -104,6 +107,7 @@ def _import(session: Session, source: CsvSource, columns: dict[str, int], unknow
                                truncated=len(summary.errors) >= MAX_ERRORS)
         if summary.rows == 0:
             raise FileRejected([RowError(2, "", "", "o arquivo não tem linhas de dados")])
+        writer.find_repeats()
         if writer.duplicates:
             raise FileRejected(writer.duplicates, truncated=len(writer.duplicates) >= MAX_ERRORS)
         if progress:

@@ -124,15 +124,23 @@ class Writer:
             f"THEN coalesce(invoice.settled_at, excluded.settled_at) END WHERE {changed}")
 
     def write(self, batch: Batch) -> None:
-        """Create the master data the batch introduces, then upsert its invoices.
-
-        Exact keys record a repeat as an error and stop the writing (the caller rejects the
-        file); hashed ones are checked for repeats in ``finish``.
-        """
+        """Create the master data the batch introduces, then write its invoices."""
         self._add_companies(batch.companies)
         self._add_accounts(batch.accounts)
         self._add_customers(batch.customers)
         self.warnings += check_master_data(batch.checks, self.column_names)
+        self._write_rows(batch)
+
+    def find_repeats(self) -> None:
+        """Fill ``duplicates`` with the file's repeated invoices, if any are still to be found
+        once every batch is written (here they were found along the way, or in ``finish``)."""
+
+    def _write_rows(self, batch: Batch) -> None:
+        """Upsert the batch's invoices.
+
+        Exact keys record a repeat as an error and stop the writing (the caller rejects the
+        file); hashed ones are checked for repeats in ``finish``.
+        """
         rows, keys = batch.rows, self.keys
         if self.exact:
             rows = []
