@@ -26,6 +26,7 @@ from dunning.importing import import_invoices
 from dunning.users import create_user
 from models import Customer, OutboxLine, Run
 from smtpserver import configure_station, free_port
+from stations import complete_creditors
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "empresa;empresa_nome;cliente;nome;email;documento;vencimento;saldo\n"
@@ -82,6 +83,7 @@ def test_two_servers_and_the_scheduled_run_on_one_database(app, db_url, session,
     import_invoices(session, __import__("io").BytesIO((HEADER + rows).encode()))
     for customer in session.scalars(select(Customer)):
         customer.send_email = "sim"
+    complete_creditors(session)
     configure_station(session, smtp_server, app.instance_path, smtp_timeout=120)
     create_user(session, "caixa", "senha-segura-1")
     session.commit()
@@ -106,7 +108,10 @@ def test_two_servers_and_the_scheduled_run_on_one_database(app, db_url, session,
         job = subprocess.Popen([sys.executable, "app.py", "--email_pendencia_financeira"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-        smtp_server.wait_for(lambda s: s.handler.data_started >= 1, timeout=180)
+        deadline = time.monotonic() + 180
+        while smtp_server.handler.data_started < 1:  # the scheduled run is sending
+            assert job.poll() is None and time.monotonic() < deadline, job.communicate()
+            time.sleep(0.2)
         for browser in browsers:  # "Enviar agora" on both PCs while the scheduled run sends
             page = browser.post("/previa/enviar", "/previa/enviar", {})
             assert "Envio iniciado" in page
