@@ -21,7 +21,7 @@ from dunning.delivery import CannotRun, run
 from dunning.rules import UnknownCustomer, plan
 from dunning.runlock import busy
 from dunning.smtp import SmtpConfig
-from dunning.statement import render
+from dunning.statement import failure_reason, render
 from models import StationSettings, db
 
 bp = Blueprint("preview", __name__, url_prefix="/previa")
@@ -79,8 +79,12 @@ def index():
     page = paginate_list(result.reminders, request.args.get("page", 1, type=int), MESSAGES_PER_PAGE)
     messages = []
     for reminder in page.items:
-        subject, text, html = render(reminder, settings, as_of)
-        messages.append({"reminder": reminder, "subject": subject, "text": text, "html": html})
+        try:
+            subject, text, html = render(reminder, settings, as_of)
+        except Exception as exc:  # noqa: BLE001 - a staff template failing on this customer's data
+            messages.append({"reminder": reminder, "error": failure_reason(exc)})
+        else:
+            messages.append({"reminder": reminder, "subject": subject, "text": text, "html": html})
     db.session.commit()  # StationSettings.load creates the defaults row on first use
     return render_template(
         "preview/index.html", as_of=as_of, today=date.today(), date_error=date_error,

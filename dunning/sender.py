@@ -22,8 +22,7 @@ from dunning.smtp import (AuthenticationFailed, Mailer, MaybeDelivered, Outgoing
                           RunStopped, SmtpConfig, SmtpFailure, TemporaryFailure, Throttle,
                           build_message)
 from dunning.smtp_replies import explain
-from dunning.statement import render
-from dunning.template_errors import explain_template_error
+from dunning.statement import failure_reason, render
 from dunning.text import terminal_safe
 from models.delivery import LineStatus, OutboxLine
 
@@ -281,7 +280,9 @@ class Sender:
                             if self.lease.due(self.options.clock()):
                                 self.lease.heartbeat(self.options.clock())
                             self._deliver(mailer, line, self._message(line, reminder))
-                        except (LockLost, MessageFailed) as exc:
+                        except MessageFailed as exc:
+                            self._message_failed(line, str(exc))
+                        except LockLost as exc:
                             self._stop(str(exc))
                     self.report.lines.append(line.result())
                     if progress:
@@ -295,16 +296,23 @@ class Sender:
         self.close()
 
     def _message(self, line: OutboxItem, reminder: Reminder) -> Outgoing:
-        """The message as it will go out, or MessageFailed (the templates were checked on save,
-        so this is rare; every message would likely fail alike, hence the run stops)."""
+        """The message as it will go out, or MessageFailed (the templates were checked on save
+        against sample reminders, but real data can still differ: only this line fails)."""
         try:
             subject, text, html = render(reminder, self.settings, line.as_of)
             return build_message(self.config, reminder.to, reminder.customer_name, subject, text,
                                  html)
         except Exception as exc:  # noqa: BLE001 - user-edited templates can fail in any way
-            raise MessageFailed(f"Erro ao montar a mensagem para o cliente {line.customer_code} "
-                                f"(confira os modelos de e-mail em Configurações): "
-                                f"{explain_template_error(exc)}") from exc
+            raise MessageFailed(failure_reason(exc)) from exc
+
+    def _message_failed(self, line: OutboxItem, reason: str) -> None:
+        """This customer's message could not be built: its line fails with the reason (retried
+        by the next run of the date, once the template is fixed) and the run goes on."""
+        line.attempts += 1
+        self._settle(line, LineStatus.FAILED_TEMPORARY, None,
+                     f"Erro ao montar a mensagem (confira os modelos de e-mail em "
+                     f"Configurações): {reason}")
+        self.log.write(line)
 
     def _deliver(self, mailer: Mailer, line: OutboxItem, message: Outgoing) -> None:
         raw = message.raw

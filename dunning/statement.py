@@ -9,17 +9,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from types import SimpleNamespace
 from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
-from jinja2.sandbox import SandboxedEnvironment
 
 from dunning.charges import ESTIMATE_NOTE, format_percent
 from dunning.formatting import format_brl, format_date
 from dunning.levels import DEFAULT_LEVELS, Level
 from dunning.rules import DUE_SOON, CompanyStatement, PlannedInvoice, Reminder
+from dunning.template_bounds import BoundedSandbox, RenderLimitExceeded, bounded, render_bounded
 from dunning.template_errors import explain_template_error
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
@@ -73,8 +74,8 @@ class Templates:
     html: str = ""
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The sandbox, with a fast path for the public fields of our own plain-data classes.
+class _Sandbox(BoundedSandbox):
+    """The sandbox (bounded in time and size: dunning.template_bounds), with a fast path for the public fields of our own plain-data classes.
 
     The generic check (is_internal_attribute) is most of a render's cost, thousands of times
     per run; a public field of a Reminder, CompanyStatement or PlannedInvoice is plain data.
@@ -95,6 +96,8 @@ def _environment(autoescape: bool, sandboxed: bool = True) -> Environment:
                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                keep_trailing_newline=True)
     env.filters.update(_EMAIL_FILTERS)
+    if sandboxed:
+        env.bound_filters()
     return env
 
 
@@ -194,41 +197,121 @@ def render(reminder: Reminder, settings, as_of: date,
         "level": reminder.level,
         "charges": charges_context(settings),
     }
-    subject = clean_header(_compiled("subject", templates.subject, message).render(context))
-    text = _compiled("text", templates.text, message).render(context)
-    html = _compiled("html", templates.html, message).render(context)
+    with bounded():  # one budget of time and size for the whole message
+        subject = clean_header(_render("subject", templates.subject, context, message))
+        text = _render("text", templates.text, context, message)
+        html = _render("html", templates.html, context, message)
     return subject, text, html
 
 
-def validate_templates(templates: Templates, settings, as_of: date,
-                       sample: Reminder | None = None) -> dict[str, str]:
-    """Errors by field ('subject', 'text', 'html') of templates that do not render a sample, or
-    whose message lacks the creditor's identification or the invoices.
+def failure_reason(exc: BaseException) -> str:
+    """Why a message could not be rendered, for staff (pt-BR where it is ours)."""
+    if isinstance(exc, RecursionError):
+        return "o modelo chama a si mesmo sem parar (recursão)"
+    if isinstance(exc, RenderLimitExceeded):
+        return exc.message
+    return explain_template_error(exc)
 
-    Used on save: a template that fails here would fail every message of the next run.
+
+def _render(kind: str, source: str, context: dict, message: str = "statement") -> str:
+    template = _compiled(kind, source, message)
+    return render_bounded(template, context) if source else template.render(context)
+
+
+MAX_SOURCE = 200_000  # characters of one template's source
+
+
+def validate_templates(templates: Templates, settings, as_of: date, sample: Reminder | None = None,
+                       checks: tuple = ()) -> dict[str, str]:
+    """Errors by field ('subject', 'text', 'html') of templates that fail on any sample reminder.
+
+    Used on save: a template that fails here would fail messages of the next run. Each part is
+    rendered (with the built-in others) against every case of sample_reminders() built around
+    ``sample`` (default: an overdue reminder), each bounded in time and size like a real message.
+    The complete case must show the creditor's identification and the invoices (CDC art. 42-A,
+    missing_required_parts). ``checks`` are more rules for a rendered message,
+    ``check(reminder, subject, text, html) -> (field, message) | None`` (e.g. what the message
+    must contain); a template set of another kind of reminder reuses this with its own checks.
     """
     errors: dict[str, str] = {}
-    sample = sample or sample_reminder(as_of)
     for kind in ("subject", "text", "html"):
         source = getattr(templates, kind)
-        try:
-            only = Templates(**{kind: source})
-            subject, text, html = render(sample, settings, as_of, only)
-        except Exception as exc:  # noqa: BLE001 - any failure of user-written code is a form error
-            errors[kind] = f"O modelo não pode ser usado: {explain_template_error(exc)}"
-            continue
-        if kind == "subject" and not subject:
-            errors[kind] = "O assunto ficou vazio."
-        if kind == "text" and not text.strip():
-            errors[kind] = "O texto ficou vazio."
-        if kind == "html" and not html.strip():
-            errors[kind] = "O HTML ficou vazio."
-        if kind in ("text", "html") and kind not in errors:
-            missing = missing_required_parts(sample, text if kind == "text" else html)
-            if missing:
-                errors[kind] = ("A mensagem precisa mostrar " + ", ".join(missing) +
-                                " (Código de Defesa do Consumidor, art. 42-A).")
+        if len(source) > MAX_SOURCE:
+            errors[kind] = (f"O modelo é grande demais ({len(source):,} caracteres; máximo "
+                            f"{MAX_SOURCE:,}).").replace(",", ".")
+    for label, reminder, sample_settings in sample_reminders(as_of, settings, sample):
+        for kind in ("subject", "text", "html"):
+            if kind in errors:
+                continue
+            problem = _sample_problem(kind, getattr(templates, kind), reminder, sample_settings,
+                                      as_of, checks if label else (*checks, _creditor_check))
+            if problem:
+                errors[kind] = f"{problem} (no exemplo \"{label}\")" if label else problem
     return errors
+
+
+def _sample_problem(kind: str, source: str, reminder: Reminder, settings, as_of: date,
+                    checks: tuple) -> str:
+    """What goes wrong rendering the ``kind`` part from ``source`` for one sample ('' if fine)."""
+    try:
+        subject, text, html = render(reminder, settings, as_of, Templates(**{kind: source}))
+    except RenderLimitExceeded as exc:
+        return f"O modelo não pode ser usado: {exc.message}."
+    except Exception as exc:  # noqa: BLE001 - any failure of user-written code is a form error
+        return f"O modelo não pode ser usado: {failure_reason(exc)}"
+    empty = {"subject": "O assunto ficou vazio.", "text": "O texto ficou vazio.",
+             "html": "O HTML ficou vazio."}
+    if not {"subject": subject, "text": text, "html": html}[kind].strip():
+        return empty[kind]
+    for check in checks:
+        found = check(reminder, subject, text, html)
+        if found and found[0] == kind:
+            return found[1]
+    return ""
+
+
+def sample_reminders(as_of: date, settings, base: Reminder | None = None
+                     ) -> list[tuple[str, Reminder, object]]:
+    """The cases a template is tried on before it is saved: (pt-BR label, reminder, settings).
+
+    What real customers vary in: one invoice or many, one creditor or several, with and without
+    payment instructions, contact details, address, customer name, contact line. ``base`` is the
+    complete case (its kind and level carry over to the others); default sample_reminder().
+    """
+    full = base or sample_reminder(as_of)
+    company = full.companies[0]
+    bare_invoice = replace(company.invoices[0], installment="", issue_date=None,
+                           amount_cents=None, digitable_line="", pix_code="", payment_link="")
+    many = [replace(company.invoices[0], document=f"F{n:03d}", days_late=n,
+                    due_date=as_of - timedelta(days=n), effective_due_date=as_of - timedelta(days=n))
+            for n in range(1, 41)]
+    bare_company = replace(company, name="", tax_id="", address="", phone="", email="",
+                           invoices=[bare_invoice], overdue_cents=123456, open_cents=123456)
+    companies = [replace(company, company_code=str(n), name=f"Auto Posto Filial {n}")
+                 for n in range(1, 4)]
+    plain = SimpleNamespace(
+        subject_template=settings.subject_template, text_template=settings.text_template,
+        html_template=settings.html_template, contact_line="", sender_name="")
+    one = replace(company, invoices=[company.invoices[0]], open_cents=company.overdue_cents)
+    return [
+        ("", full, settings),
+        ("uma fatura", replace(full, companies=[one], open_cents=one.open_cents), settings),
+        ("muitas faturas", replace(full, companies=[replace(company, invoices=many)]), settings),
+        ("várias empresas", replace(full, companies=companies,
+                                    to=["a@cliente.example.com", "b@cliente.example.com"]), settings),
+        ("sem dados de pagamento, contato nem endereço",
+         replace(full, customer_name="", tax_id="", companies=[bare_company],
+                 open_cents=bare_company.open_cents), plain),
+    ]
+
+def _creditor_check(reminder: Reminder, subject: str, text: str, html: str):
+    """The complete sample's text and HTML must identify the creditor and list the invoices."""
+    for kind, body in (("text", text), ("html", html)):
+        missing = missing_required_parts(reminder, body)
+        if missing:
+            return kind, ("A mensagem precisa mostrar " + ", ".join(missing) +
+                          " (Código de Defesa do Consumidor, art. 42-A).")
+    return None
 
 
 def missing_required_parts(sample: Reminder, body: str) -> list[str]:

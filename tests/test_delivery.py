@@ -341,7 +341,7 @@ def test_throttle_caps_messages_per_minute():
     assert waits == [58.0, 58.0]
 
 
-def test_a_template_failing_on_real_data_stops_the_run_with_a_clear_message(
+def test_a_template_failing_on_real_data_fails_that_line_and_the_run_goes_on(
         app, session, smtp_server, station):
     from models import StationSettings
     StationSettings.load(session).text_template = "{{ 1 // (reminder.open_cents - 123451) }}"
@@ -349,10 +349,11 @@ def test_a_template_failing_on_real_data_stops_the_run_with_a_clear_message(
 
     report = run(session, AS_OF, app.instance_path, options=FAST)
 
-    assert (report.status, report.exit_code, report.sent) == ("stopped", 2, 0)
-    assert "Erro ao montar a mensagem para o cliente C01" in report.message
-    assert "by zero" in report.message
-    assert {line.status for line in lines(session).values()} == {"pending"}
+    assert (report.status, report.exit_code, report.sent) == ("failed", 1, 2)
+    failed = lines(session)["C01"]
+    assert failed.status == "failed_temporary" and "by zero" in failed.smtp_reply
+    assert "Erro ao montar a mensagem" in failed.smtp_reply
+    assert {lines(session)[c].status for c in ("C02", "C03")} == {"sent"}
 
 
 def test_the_per_minute_cap_pauses_the_batch(app, session, smtp_server, station):
