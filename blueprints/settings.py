@@ -292,7 +292,11 @@ def templates():
     samples = station_edit.target_samples(db.session, key, as_of)
     errors: dict[str, str] = {}
     for sample in samples:
-        for kind, message in validate_templates(templates, settings, as_of, sample).items():
+        # A part that failed on one sample is not tried again: each try may take the whole
+        # rendering budget (a runaway template), and one reason per field is enough.
+        pending = Templates(**{kind: "" if kind in errors else getattr(templates, kind)
+                               for kind in ("subject", "text", "html")})
+        for kind, message in validate_templates(pending, settings, as_of, sample).items():
             errors.setdefault(kind, message)
     for kind, message in errors.items():
         getattr(form, kind).errors = [*getattr(form, kind).errors, message]

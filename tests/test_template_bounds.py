@@ -75,8 +75,11 @@ def test_a_runaway_template_is_refused_within_about_a_second(staff, app, label):
 ])
 def test_saving_tries_several_sample_reminders(staff, app, source, sample):
     """Each template renders the complete sample but fails on a case real customers have."""
+    from dunning.statement import default_templates
     for kind in ("text", "html"):
-        response = staff.post("/configuracoes/modelos", data={kind: source, "action": "save"})
+        # The built-in body first: a saved template must name the creditor (CDC art. 42-A).
+        body = getattr(default_templates(), kind) + source
+        response = staff.post("/configuracoes/modelos", data={kind: body, "action": "save"})
         html = response.get_data(as_text=True)
         assert response.status_code == 400, (kind, source)
         assert "O modelo não pode ser usado" in html
@@ -96,9 +99,9 @@ def test_validation_takes_more_checks_for_other_template_sets(app):
     with app.app_context():
         settings = StationSettings.load(db.session)
         as_of = date(2026, 11, 28)
-        assert validate_templates(default_templates(), settings, as_of, (names_the_creditor,)) == {}
+        assert validate_templates(default_templates(), settings, as_of, checks=(names_the_creditor,)) == {}
         errors = validate_templates(Templates(text="Olá {{ reminder.customer_name }}"), settings,
-                                    as_of, (names_the_creditor,))
+                                    as_of, checks=(names_the_creditor,))
         assert errors == {"text": "O texto precisa dizer o nome da empresa credora."}
 
 
