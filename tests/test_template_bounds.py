@@ -147,14 +147,14 @@ def test_a_runaway_template_at_run_time_fails_each_line_quickly(app, session, sm
     assert session.query(OutboxLine).filter_by(status="failed_temporary").count() == 3
 
 
-def test_the_real_server_stays_responsive_during_a_runaway_preview(app, session, tmp_path, db_path):
+def test_the_real_server_stays_responsive_during_a_runaway_preview(app, session, tmp_path, db_url):
     """``python app.py`` (waitress, 4 threads): a runaway preview errors in about a second and
     other pages answer meanwhile."""
     from dunning.users import create_user
     create_user(session, "caixa", "senha-segura-1")
     db.engine.dispose()
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_path}",
+    env = {**os.environ, "DATABASE_URL": db_url,
            "APPLIANCE_INSTANCE": str(tmp_path / "instance")}
     server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
