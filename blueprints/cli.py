@@ -6,7 +6,7 @@ import os
 import sys
 
 import click
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, current_app
 from flask.cli import ScriptInfo
 
 from dunning.csvfile import FileRejected
@@ -50,7 +50,30 @@ def import_invoices_command(path: str) -> None:
         _import_invoices(file)
 
 
+def os_user() -> str:
+    """Who runs the command (the history's "user" of a command-line import)."""
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):
+        return ""
+
+
+def import_wait() -> float:
+    """Seconds an import or a run waits for an import that holds the database."""
+    return float(current_app.config.get("IMPORT_WAIT_SECONDS", 600))
+
+
+def echo_waiting(holder) -> None:
+    """Say that we wait for another import, and for whom (stderr: the JSON stays clean)."""
+    click.echo(f"Aguardando a importação de faturas em andamento terminar ({holder.describe()}); "
+               f"espera máxima de {import_wait() / 60:.0f} minutos...", err=True)
+
+
 def _import_invoices(file) -> None:
+    from dunning.dberrors import explain
+    from dunning.importing import ImportBusy, ImportOrigin
+    from sqlalchemy.exc import SQLAlchemyError
     bar = None
     if sys.stderr.isatty():
         bar = click.progressbar(length=1, label="Lendo o arquivo", file=sys.stderr)
@@ -61,11 +84,19 @@ def _import_invoices(file) -> None:
             bar.label = "Gravando no banco de dados"
         bar.update(done - bar.pos)
 
+    origin = ImportOrigin(source="cli", user=os_user(), file_name=os.path.basename(file.name))
     try:
-        report = import_invoices(db.session, file, progress=progress if bar else None)
+        report = import_invoices(db.session, file, progress=progress if bar else None,
+                                 origin=origin, wait=import_wait(), on_wait=echo_waiting)
     except FileRejected as exc:
         echo_rejection(exc)
         sys.exit(1)
+    except ImportBusy as exc:
+        click.echo(f"Erro: {exc}", err=True)
+        sys.exit(2)
+    except SQLAlchemyError as exc:
+        click.echo(f"Erro: {explain(exc)} Nada foi importado.", err=True)
+        sys.exit(2)
     finally:
         if bar:
             bar.render_finish()
@@ -75,6 +106,8 @@ def _import_invoices(file) -> None:
                f"{report.invoices_settled} baixadas (ausentes do arquivo).")
     click.echo(f"Clientes: {report.customers_new} novos, {report.customers_updated} atualizados. "
                f"Empresas novas: {report.companies_new}.")
+    if report.companies:
+        click.echo(f"Empresas: {', '.join(report.companies)} (importação nº {report.record_id}).")
     if report.warnings_total:
         click.echo(f"Avisos ({report.warnings_total}):")
         for warning in report.warnings:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import shutil
 import tempfile
@@ -61,17 +62,20 @@ def _seekable(stream: BinaryIO) -> BinaryIO:
         return copy
 
 
-def detect_encoding(stream: BinaryIO) -> tuple[str, bool]:
+def detect_encoding(stream: BinaryIO, digest=None) -> tuple[str, bool]:
     """``utf-8-sig`` when the whole file is valid UTF-8, else ``cp1252``; rejects binary files.
 
-    Also tells whether the file has any ``"`` at all. Reads the file once in chunks, so memory
-    does not grow with its size.
+    Also tells whether the file has any ``"`` at all, and feeds ``digest`` (a hashlib object)
+    on the way: the import history's SHA-256 costs no second reading. Reads the file once in
+    chunks, so memory does not grow with its size.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     utf8 = True
     empty = True
     quoted = False
     while chunk := stream.read(_CHUNK):
+        if digest is not None:
+            digest.update(chunk)
         quoted = quoted or b'"' in chunk
         empty = empty and not chunk.strip()
         if b"\x00" in chunk:
@@ -115,8 +119,11 @@ class CsvSource:
         """
         self.binary = _seekable(stream)
         self.encoding, self.quoted = encoding, quoted
+        self.sha256 = ""  # of the whole file, when this detected the encoding
         if encoding is None:
-            self.encoding, self.quoted = detect_encoding(self.binary)
+            digest = hashlib.sha256()
+            self.encoding, self.quoted = detect_encoding(self.binary, digest)
+            self.sha256 = digest.hexdigest()
         self.binary.seek(0, io.SEEK_END)
         self.size = self.binary.tell()
         self.binary.seek(0)

@@ -31,7 +31,9 @@ ROWS = [
 def dump(db_path) -> list[str]:
     """The whole content of the database file, as SQL statements."""
     with sqlite3.connect(db_path) as conn:
-        return list(conn.iterdump())
+        # The import history and the import lock record every attempt: bookkeeping, not data.
+        return [line for line in conn.iterdump()
+                if not line.startswith(('INSERT INTO "import_record"', 'INSERT INTO "run_lock"'))]
 
 
 def write(tmp_path, lines: list[str], encoding: str = "cp1252", name: str = "faturas.csv",
