@@ -170,10 +170,18 @@ def email_pendencia_financeira_command(date_text: str | None, dry_run: bool, as_
             click.echo(f"Data inválida '{date_text}': use AAAA-MM-DD (por exemplo 2026-11-28).", err=True)
             sys.exit(2)
     if not dry_run:
+        if as_of > Date.today():
+            click.echo(f"Erro: a data {as_of.strftime('%d/%m/%Y')} é futura (hoje é "
+                       f"{Date.today().strftime('%d/%m/%Y')}). Um lembrete não pode dizer o que "
+                       f"estará vencido numa data que ainda não chegou, e o envio bloquearia os "
+                       f"envios seguintes. Nada foi enviado; para ver o que sairia nessa data, use "
+                       f"--dry-run ou a Pré-visualização.", err=True)
+            sys.exit(2)
         _send(as_of, customer, as_json)
         return
+    from datetime import datetime
     try:
-        result = plan(db.session, as_of, customer)
+        result = plan(db.session, as_of, customer, now=datetime.now())
     except UnknownCustomer as exc:
         click.echo(f"Cliente não encontrado: '{exc.code}'.", err=True)
         sys.exit(2)
@@ -181,6 +189,18 @@ def email_pendencia_financeira_command(date_text: str | None, dry_run: bool, as_
         click.echo(json.dumps(result.to_json(), ensure_ascii=False))
     else:
         _echo_plan(result, customer)
+        echo_held(result.held_back)
+    sys.exit(1 if result.held_back else 0)
+
+
+def echo_held(held_back) -> None:
+    """The companies left out of every message, why, and what to do (the exit code is 1)."""
+    if not held_back:
+        return
+    click.echo(f"\nEmpresas retidas: {len(held_back)} (nenhuma fatura delas foi incluída nos "
+               f"lembretes)")
+    for company in held_back:
+        click.echo(f"  Empresa {company.label}: {company.detail}.")
 
 
 def _echo_plan(result, customer: str | None) -> None:
@@ -217,9 +237,13 @@ def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: tup
 
 
 def _send(as_of, customer: str | None, as_json: bool) -> None:
-    """The real run (SMTP, outbox): blueprints/cli_delivery.py."""
+    """The real run: the import folder first (when configured), then the send
+    (blueprints/cli_delivery.py). A refused or unreadable folder file makes the exit code at
+    least 1, named in the output; the send goes on (stale data is held back by the plan)."""
     from blueprints.cli_delivery import send_reminders
-    send_reminders(as_of, customer, as_json)
+    from blueprints.cli_folder import folder_pass
+    folder_code = folder_pass(required=False, err=as_json)
+    send_reminders(as_of, customer, as_json, at_least=1 if folder_code else 0)
 
 
 @bp.cli.command("import-policies")
@@ -255,8 +279,8 @@ def export_policies_command(file: str | None) -> None:
 
 
 # configure-smtp and send-test-email live with the rest of the sending commands; backup and restore
-# with the backups.
-from blueprints import cli_backup, cli_delivery  # noqa: E402,F401
+# with the backups; configure-import and import-folder with the import folder.
+from blueprints import cli_backup, cli_delivery, cli_folder  # noqa: E402,F401
 
 
 def run_reminder_job(app: Flask, date: str | None, dry_run: bool, as_json: bool,

@@ -9,7 +9,7 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from flask import (Blueprint, Flask, current_app, flash, redirect, render_template, request,
                    url_for)
@@ -66,10 +66,12 @@ def index():
     """Exactly the messages a run on the date would send, page by page, and who is skipped."""
     as_of, date_error = _parse_date(request.args.get("data"))
     customer = request.args.get("cliente", "").strip()
+    now = datetime.now()  # data age: the real clock, whatever the date asked for
     try:
-        result = plan(db.session, as_of, customer or None)
+        result = plan(db.session, as_of, customer or None, now=now)
     except UnknownCustomer:
-        result, customer_error = plan(db.session, as_of, None), f"Nenhum cliente com o código {customer}."
+        result, customer_error = plan(db.session, as_of, None, now=now), \
+            f"Nenhum cliente com o código {customer}."
         customer = ""
     else:
         customer_error = ""
@@ -102,7 +104,7 @@ def send_now():
         start_run(current_app._get_current_object(), as_of)
         flash("Envio iniciado. Acompanhe o resultado abaixo (atualize a página).", "success")
         return redirect(url_for("runs.index"))
-    result = plan(db.session, as_of)
+    result = plan(db.session, as_of, now=datetime.now())
     return render_template("preview/confirm.html", as_of=as_of, plan=result, form=form,
                            problem=_cannot_start())
 

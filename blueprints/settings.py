@@ -64,6 +64,23 @@ class SendingForm(PageForm):
     contact_line = StringField("Linha de contato", validators=[Length(max=500)])
 
 
+def _usable_folder(form, field) -> None:
+    """The import folder must exist and be readable (empty turns it off)."""
+    from dunning.folder import folder_problem
+    if field.data and field.data.strip():
+        problem = folder_problem(field.data)
+        if problem:
+            raise ValidationError(problem[0].upper() + problem[1:] + ".")
+
+
+class ImportForm(PageForm):
+    import_folder = StringField("Pasta de importação", validators=[Length(max=1000), _usable_folder])
+    import_pattern = StringField("Arquivos a importar", default="*.csv", validators=[Length(max=200)])
+    max_data_age_hours = IntegerField("Idade máxima dos dados de faturas (horas)", default=24,
+                                      validators=[InputRequired("Informe a idade máxima."),
+                                                  NumberRange(0, 8760, "Entre 0 e 8760 horas.")])
+
+
 class TemplatesForm(PageForm):
     subject = StringField("Assunto", validators=[Length(max=500)])
     text = TextAreaField("Texto simples")
@@ -101,6 +118,12 @@ def _sending_form(settings: StationSettings) -> SendingForm:
         "shift_due_dates": settings.shift_due_dates, "contact_line": settings.contact_line})
 
 
+def _import_form(settings: StationSettings) -> ImportForm:
+    return ImportForm(formdata=None, data={
+        "import_folder": settings.import_folder, "import_pattern": settings.import_pattern,
+        "max_data_age_hours": settings.max_data_age_hours})
+
+
 def _templates_form(settings: StationSettings) -> TemplatesForm:
     current = station_edit.current_templates(settings)
     return TemplatesForm(formdata=None, data={"subject": current.subject, "text": current.text,
@@ -129,6 +152,7 @@ def _page(status: int = 200, preview=None, **forms):
     forms.setdefault("smtp_form", _smtp_form(settings))
     forms.setdefault("test_form", TestEmailForm(formdata=None))
     forms.setdefault("sending_form", _sending_form(settings))
+    forms.setdefault("import_form", _import_form(settings))
     forms.setdefault("templates_form", _templates_form(settings))
     return render_template("settings/index.html", settings=settings, preview=preview,
                            variables=TEMPLATE_VARIABLES, restore_form=ConfirmForm(formdata=None),
@@ -194,6 +218,19 @@ def sending():
                               form.contact_line.data or "")
     flash("Configurações de envio salvas.", "success")
     return redirect(url_for("settings.index") + "#envio")
+
+
+@bp.route("/importacao", methods=["POST"])
+def importing():
+    """Save the import folder, its file pattern and the data age limit."""
+    form = ImportForm()
+    if not form.validate_on_submit():
+        flash("Corrija os campos indicados; nada foi salvo.", "error")
+        return _page(400, import_form=form)
+    station_edit.save_import(db.session, form.import_folder.data or "",
+                             form.import_pattern.data or "", form.max_data_age_hours.data or 0)
+    flash("Configurações de importação salvas.", "success")
+    return redirect(url_for("settings.index") + "#importacao")
 
 
 @bp.route("/modelos", methods=["POST"])

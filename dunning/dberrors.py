@@ -2,7 +2,12 @@
 missing, unreachable) and what to do, for SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+import time
+from typing import Callable, TypeVar
+
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+T = TypeVar("T")
 
 # PostgreSQL SQLSTATE codes -> cause.
 _PG_CODES = {"55P03": "locked", "40P01": "locked", "25006": "read_only", "53100": "disk_full",
@@ -55,3 +60,18 @@ def explain(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     detail = " ".join(str(orig if orig is not None else exc).split())[:300]
     return f"Erro no banco de dados ({type(exc).__name__}: {detail})."
+
+
+def retry_when_locked(work: Callable[[], T], rollback: Callable[[], None], limit: float,
+                      pause: float = 0.5) -> T:
+    """``work()``, tried again (after ``rollback()``) while the database is busy with another
+    writer, for up to ``limit`` seconds; any other error, or the limit, raises."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            return work()
+        except OperationalError as exc:
+            rollback()
+            if not is_locked(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)

@@ -143,8 +143,8 @@ def _recorded(session: Session, stream: BinaryIO, progress, now: datetime, paral
                            exact=True, before_commit=before_commit)
     except FileRejected as exc:
         _facts_of_unread(facts, stream)
-        history.record_refused(session, origin, facts, data_time, started, exc.errors,
-                               exc.truncated)
+        exc.record_id = history.record_refused(session, origin, facts, data_time, started,
+                                               exc.errors, exc.truncated)
         raise
     except SQLAlchemyError as exc:
         session.rollback()

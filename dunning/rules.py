@@ -5,7 +5,7 @@ The dry-run, the browser preview and the real send all call ``plan()``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from operator import attrgetter
 
 import holidays
@@ -15,17 +15,19 @@ from sqlalchemy.orm import Session
 from dunning.addresses import addresses_of, is_valid_email
 from dunning.bulk import gc_paused
 from dunning.formatting import cents_to_str
+from dunning.freshness import STALE_DATA, HeldCompany, held_companies
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule, CustomerGroup,
                     GroupAccountRule, Invoice, OutboxLine, SendEmail, StationSettings)
 from models.delivery import DELIVERED_STATUSES
 
-SKIP_REASONS = ("no_email", "invalid_email", "nothing_overdue", "recently_sent")
+SKIP_REASONS = ("no_email", "invalid_email", "nothing_overdue", "recently_sent", STALE_DATA)
 # How staff read a skip reason, on screen and in the dry-run table.
 SKIP_REASON_LABELS = {
     "no_email": "sem e-mail cadastrado",
     "invalid_email": "nenhum e-mail válido",
     "nothing_overdue": "nada vencido além da tolerância",
     "recently_sent": "lembrete já enviado dentro do intervalo de reenvio",
+    STALE_DATA: "dados da empresa desatualizados",
 }
 
 
@@ -119,12 +121,15 @@ class Plan:
     as_of: date
     reminders: list[Reminder] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    # Companies whose invoices were left out of every message (their data is too old), by code.
+    held_back: list[HeldCompany] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        """SPEC §6's dry-run JSON."""
+        """SPEC §6's dry-run JSON, plus the companies held back."""
         return {"date": self.as_of.isoformat(),
                 "reminders": [r.to_json() for r in self.reminders],
-                "skipped": [s.to_json() for s in self.skipped]}
+                "skipped": [s.to_json() for s in self.skipped],
+                "held_back": [h.to_json() for h in self.held_back]}
 
     def incomplete_creditors(self) -> list[tuple[str, int, str]]:
         """(code, id, name) of the companies the messages name without the address or CNPJ that
@@ -174,11 +179,14 @@ class _Candidate:
     scope: frozenset[int] | None
 
 
-def plan(session: Session, as_of: date, customer_code: str | None = None) -> Plan:
+def plan(session: Session, as_of: date, customer_code: str | None = None,
+         now: datetime | None = None) -> Plan:
     """The reminders due on ``as_of`` (optionally for one customer), per SPEC §4 rules 1-8.
 
-    Reads only; a handful of set-based queries whatever the number of customers. Raises
-    UnknownCustomer when ``customer_code`` names no customer.
+    ``now`` is the real clock of the run or preview: the companies whose invoice data is too old
+    at ``now`` (``dunning.freshness``) are held back, whatever ``as_of`` says; None checks no
+    data age (tests of the rules alone). Reads only; a handful of set-based queries whatever the
+    number of customers. Raises UnknownCustomer when ``customer_code`` names no customer.
     """
     customer_id = None
     if customer_code is not None:
@@ -192,7 +200,8 @@ def plan(session: Session, as_of: date, customer_code: str | None = None) -> Pla
     companies = {cid: tuple(rest) for cid, *rest in session.execute(
         select(Company.id, Company.code, Company.name, Company.tax_id, Company.address,
                Company.phone, Company.email))}
-    builder = _PlanBuilder(as_of, settings, accounts, companies)
+    held = held_companies(session, now) if now is not None else {}
+    builder = _PlanBuilder(as_of, settings, accounts, companies, held)
     with gc_paused():  # nothing built here forms a cycle
         return _build(session, as_of, customer_id, candidates, last_sent, builder)
 
@@ -212,6 +221,7 @@ def _build(session: Session, as_of: date, customer_id: int | None, candidates: d
         builder.decide(candidate, open_items.pop(cid), last_sent.get(cid), result)
     result.reminders.sort(key=lambda r: r.customer_code)
     result.skipped.sort(key=lambda s: s.customer_code)
+    result.held_back = sorted(builder.withheld.values(), key=lambda h: h.code)
     return result
 
 
@@ -296,8 +306,10 @@ class _PlanBuilder:
     """Rules 5-8 for one customer at a time, with the per-date work cached across customers."""
 
     def __init__(self, as_of: date, settings: _Settings, accounts: dict[int, str],
-                 companies: dict[int, tuple[str, ...]]):
+                 companies: dict[int, tuple[str, ...]], held: dict[int, HeldCompany]):
         self.as_of = as_of
+        self.held = held                              # company id -> why it is held back
+        self.withheld: dict[int, HeldCompany] = {}    # those whose invoices were left out
         self.settings = settings
         self.interval = max(1, settings.resend_interval_days or 0)
         self.accounts = accounts
@@ -325,12 +337,21 @@ class _PlanBuilder:
         if candidate.scope is not None:
             rows = [row for row in rows if row[2] in candidate.scope]
         cutoff = self.as_of - timedelta(days=candidate.tolerance_days)
-        dates, due_of = self.dates, self._due
-        for row in rows:
-            if (dates.get(row[4]) or due_of(row[4]))[1] < cutoff:     # rule 6
-                break
-        else:
-            result.skipped.append(Skip(candidate.id, candidate.code, "nothing_overdue"))
+        held_rows = ()
+        if self.held and rows:
+            held, kept = self.held, []
+            held_rows = [row for row in rows if row[3] in held or kept.append(row)]
+            rows = kept
+            for row in held_rows:
+                self.withheld.setdefault(row[3], held[row[3]])
+        if not self._any_overdue(rows, cutoff):
+            # Left with nothing overdue: say so, or why its overdue items are held back
+            # (stale data first when several reasons apply).
+            reasons = {self.held[row[3]].reason for row in held_rows
+                       if self._any_overdue((row,), cutoff)}
+            reason = (STALE_DATA if STALE_DATA in reasons else min(reasons)) if reasons \
+                else "nothing_overdue"
+            result.skipped.append(Skip(candidate.id, candidate.code, reason))
             return
         given = addresses_of(candidate.email_addresses)
         to = [a for a in given if is_valid_email(a, self.addresses)]
@@ -345,6 +366,14 @@ class _PlanBuilder:
             result.skipped.append(Skip(candidate.id, candidate.code, reason))
         else:
             result.reminders.append(self._reminder(candidate, to, rows, cutoff))
+
+    def _any_overdue(self, rows, cutoff: date) -> bool:
+        """Whether any of ``rows`` is overdue on the run date (rule 6)."""
+        dates, due_of = self.dates, self._due
+        for row in rows:
+            if (dates.get(row[4]) or due_of(row[4]))[1] < cutoff:
+                return True
+        return False
 
     def _reminder(self, candidate: _Candidate, to: list[str], rows: list, cutoff: date) -> Reminder:
         by_company: dict[int, list] = {}     # company id -> [invoices, overdue cents, open cents]

@@ -15,6 +15,7 @@ from typing import Callable
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
+from dunning.dberrors import retry_when_locked
 from dunning.rules import Reminder
 from dunning.runlock import STALE_AFTER, LockLost, RunLease
 from dunning.smtp import (AuthenticationFailed, Mailer, MaybeDelivered, Outgoing, PermanentFailure,
@@ -39,6 +40,8 @@ class DeliveryOptions:
     stale_after: timedelta = STALE_AFTER
     clock: Callable[[], datetime] = datetime.now
     sleep: Callable[[float], None] = time.sleep
+    import_wait: float = 600.0        # seconds a run waits for an invoice import to finish
+    busy_limit: float = 3600.0        # seconds a write keeps retrying while the database is busy
 
 
 @dataclass
@@ -70,6 +73,7 @@ class RunReport:
     message: str = ""
     lines: list[LineResult] = field(default_factory=list)
     marked_unknown: int = 0           # lines left `sending` by a dead run, found at the start
+    held_back: list = field(default_factory=list)  # HeldCompany: left out of every message
 
     def count(self, *statuses: str) -> int:
         return sum(1 for line in self.lines if line.status in statuses)
@@ -90,15 +94,17 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        """SPEC §6: 0 all sent or nothing due, 1 some failed, 2 could not run at all."""
+        """SPEC §6 and §9: 0 all sent or nothing due, 1 some failed or a company was held back,
+        2 could not run at all."""
         if self.status == "stopped" and not self.sent:
             return 2
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.held_back else 0
 
     def to_json(self) -> dict:
         return {"date": self.as_of.isoformat(), "run": self.run_id, "status": self.status,
                 "message": self.message, "sent": self.sent, "failed": self.failed,
                 "skipped": self.skipped, "marked_unknown": self.marked_unknown,
+                "held_back": [held.to_json() for held in self.held_back],
                 "lines": [line.to_json() for line in self.lines]}
 
 
@@ -144,6 +150,15 @@ class SendLog:
                      f"para={', '.join(line.recipients)} tentativas={line.attempts} "
                      f"message_id={line.message_id or '-'} smtp={line.smtp_code or '-'} "
                      f"resposta=\"{reply}\"\n")
+
+    def held(self, company, now: datetime) -> None:
+        """Append a company the run held back, its reason and what to do about it."""
+        if self._file is None:
+            self._file = self.path.open("a", encoding="utf-8", buffering=1)
+        detail = " ".join(company.detail.split())
+        self._file.write(f"{now.isoformat(timespec='seconds')} run={self.run_id} "
+                         f"empresa={company.code} status=retida motivo={company.reason} "
+                         f"detalhe=\"{detail}\"\n")
 
     def close(self) -> None:
         if self._file is not None:
@@ -202,7 +217,9 @@ class Sender:
                     if self.report.status != "stopped":
                         try:
                             if self.lease.due(self.options.clock()):
-                                self.lease.heartbeat(self.options.clock())
+                                retry_when_locked(
+                                    lambda: self.lease.heartbeat(self.options.clock()),
+                                    self.session.rollback, self.options.busy_limit)
                             self._deliver(mailer, line, self._message(line, reminder))
                         except (LockLost, MessageFailed) as exc:
                             self._stop(str(exc))
@@ -286,11 +303,16 @@ class Sender:
             self._write(_SETTLE, line, st=line.status, code=code, reply=reply)
 
     def _write(self, statement, line: OutboxItem, **values) -> None:
-        """Persist and commit the line's new state."""
+        """Persist and commit the line's new state, retrying while another writer (an invoice
+        import) holds the database: a message the server accepted must end up `sent`."""
         line.updated_at = self.options.clock()
         conn = self._connection()
-        conn.execute(statement, {"line_id": line.id, "now": line.updated_at, **values})
-        conn.commit()
+
+        def write() -> None:
+            conn.execute(statement, {"line_id": line.id, "now": line.updated_at, **values})
+            conn.commit()
+
+        retry_when_locked(write, conn.rollback, self.options.busy_limit)
 
     def _sleep(self, seconds: float) -> None:
         """Pause (back-off, per-minute cap)."""

@@ -94,3 +94,15 @@ def save_templates(session: Session, templates: Templates) -> None:
 def restore_default_templates(session: Session) -> None:
     """"Restaurar padrão": back to the built-in templates."""
     save_templates(session, Templates("", "", ""))
+
+
+def save_import(session: Session, folder: str, pattern: str, max_data_age_hours: int) -> None:
+    """Store the import folder, its file pattern and the data age limit (0 = no limit).
+
+    The caller checked the folder (``dunning.folder.folder_problem``); "" turns it off.
+    """
+    settings = StationSettings.load(session)
+    settings.import_folder = folder.strip()
+    settings.import_pattern = pattern.strip() or "*.csv"
+    settings.max_data_age_hours = max_data_age_hours
+    session.commit()

@@ -32,7 +32,8 @@ def build(session, customers=(), groups=(), invoices=(), station=None, sent=()) 
 
     def account(empresa: str, conta: str) -> Account:
         if empresa not in companies:
-            companies[empresa] = Company(code=empresa, name=f"Posto {empresa}")
+            companies[empresa] = Company(code=empresa, name=f"Posto {empresa}",
+                                                 data_time=datetime.now())  # fresh data
             session.add(companies[empresa])
         if (empresa, conta) not in accounts:
             accounts[empresa, conta] = Account(company=companies[empresa], code=conta)
@@ -337,7 +338,8 @@ def test_dry_run_json_matches_spec(runner, app):
                        "invoices": [{"empresa": "1", "documento": "F123", "parcela": "", "conta": "7",
                                      "vencimento": "2026-10-01", "saldo": "1234.56", "dias_atraso": 58,
                                      "vencido": True}]}],
-        "skipped": [{"customer": "C002", "reason": "no_email"}]}
+        "skipped": [{"customer": "C002", "reason": "no_email"}],
+        "held_back": []}
 
 
 def test_dry_run_json_one_customer_and_resend(runner, app):
@@ -349,7 +351,7 @@ def test_dry_run_json_one_customer_and_resend(runner, app):
     args = ["email-pendencia-financeira", "--dry-run", "--json", "--customer", "C2", "--date"]
     early = json.loads(runner.invoke(args=args + ["2026-11-07"]).output)
     assert early == {"date": "2026-11-07", "reminders": [],
-                     "skipped": [{"customer": "C2", "reason": "recently_sent"}]}
+                     "skipped": [{"customer": "C2", "reason": "recently_sent"}], "held_back": []}
     due = json.loads(runner.invoke(args=args + ["2026-11-08"]).output)
     assert [r["customer"] for r in due["reminders"]] == ["C2"]
 
@@ -407,7 +409,8 @@ def test_scheduler_entry_forwards_to_the_dry_run(app, capsys):
     with app.app_context():
         code = run_reminder_job(app, date="2026-11-25", dry_run=True, as_json=True, customer=None)
     assert code == 0
-    assert json.loads(capsys.readouterr().out) == {"date": "2026-11-25", "reminders": [], "skipped": []}
+    assert json.loads(capsys.readouterr().out) == {"date": "2026-11-25", "reminders": [], "skipped": [],
+                                                   "held_back": []}
 
 
 # -- properties ----------------------------------------------------------------------------------

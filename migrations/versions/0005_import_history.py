@@ -3,8 +3,8 @@
 Companies imported before this revision have no data time: the run treats them as never imported
 (their data may be of any age) and holds them back until a new import; the README says so.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0004_import_history
+Revises: 0003_backup_settings
 Create Date: 2026-12-01 20:00:00.000000
 
 """
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0004'
-down_revision = '0003'
+revision = '0004_import_history'
+down_revision = '0003_backup_settings'
 branch_labels = None
 depends_on = None
 
