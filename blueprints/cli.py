@@ -243,7 +243,22 @@ def _send(as_of, customer: str | None, as_json: bool) -> None:
     from blueprints.cli_delivery import send_reminders
     from blueprints.cli_folder import folder_pass
     folder_code = folder_pass(required=False, err=as_json)
+    if folder_code == 2 and _database_failed():
+        sys.exit(2)  # the cause is printed; the send would only fail the same way
     send_reminders(as_of, customer, as_json, at_least=1 if folder_code else 0)
+
+
+def _database_failed() -> bool:
+    """Whether the database itself cannot be read (after the folder pass reported an error)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+    try:
+        db.session.execute(text("SELECT 1 FROM station_settings"))
+        db.session.rollback()
+        return False
+    except SQLAlchemyError:
+        db.session.rollback()
+        return True
 
 
 @bp.cli.command("import-policies")

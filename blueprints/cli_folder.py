@@ -60,12 +60,12 @@ def folder_pass(required: bool = True, err: bool = False) -> int:
     ``required`` False (the scheduled job): no folder configured is not an error. ``err`` prints
     everything on stderr (the job's --json output stays clean).
     """
-    settings = StationSettings.load(db.session)
-    folder, pattern = settings.import_folder, settings.import_pattern
-    db.session.commit()
-    if not folder and not required:
-        return 0
     try:
+        settings = StationSettings.load(db.session)
+        folder, pattern = settings.import_folder, settings.import_pattern
+        db.session.commit()
+        if not folder and not required:
+            return 0
         report = import_folder(db.session, folder, pattern, datetime.now(), user=os_user(),
                                wait=import_wait(), on_wait=echo_waiting,
                                on_file=lambda outcome: _echo_file(outcome, err))
