@@ -77,7 +77,7 @@ def folder_pass(required: bool = True, err: bool = False) -> int:
         return 2
     except SQLAlchemyError as exc:
         db.session.rollback()
-        click.echo(f"Erro: {explain(exc)} Pasta de importação não processada.", err=True)
+        click.echo(f"Erro: {explain(exc)}", err=True)
         return 2
     if not report.files:
         click.echo(f"Pasta de importação {folder}: nenhum arquivo novo.", err=err)
