@@ -3,8 +3,8 @@
 Companies imported before this revision have no data time: the run treats them as never imported
 (their data may be of any age) and holds them back until a new import; the README says so.
 
-Revision ID: 0004_import_history
-Revises: 0003_backup_settings
+Revision ID: 0005_import_history
+Revises: 0004_login_sessions
 Create Date: 2026-12-01 20:00:00.000000
 
 """
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0004_import_history'
-down_revision = '0003_backup_settings'
+revision = '0005_import_history'
+down_revision = '0004_login_sessions'
 branch_labels = None
 depends_on = None
 
