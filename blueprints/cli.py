@@ -6,7 +6,7 @@ import os
 import sys
 
 import click
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, current_app
 from flask.cli import ScriptInfo
 
 from dunning.csvfile import FileRejected
@@ -58,7 +58,30 @@ def import_invoices_command(path: str) -> None:
         _import_invoices(file)
 
 
+def os_user() -> str:
+    """Who runs the command (the history's "user" of a command-line import)."""
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):
+        return ""
+
+
+def import_wait() -> float:
+    """Seconds an import or a run waits for an import that holds the database."""
+    return float(current_app.config.get("IMPORT_WAIT_SECONDS", 600))
+
+
+def echo_waiting(holder) -> None:
+    """Say that we wait for another import, and for whom (stderr: the JSON stays clean)."""
+    echo(f"Aguardando a importação de faturas em andamento terminar ({holder.describe()}); "
+               f"espera máxima de {import_wait() / 60:.0f} minutos...", err=True)
+
+
 def _import_invoices(file) -> None:
+    from dunning.dberrors import explain
+    from dunning.importing import ImportBusy, ImportOrigin
+    from sqlalchemy.exc import SQLAlchemyError
     bar = None
     if sys.stderr.isatty():
         bar = click.progressbar(length=1, label="Lendo o arquivo", file=sys.stderr)
@@ -69,11 +92,19 @@ def _import_invoices(file) -> None:
             bar.label = "Gravando no banco de dados"
         bar.update(done - bar.pos)
 
+    origin = ImportOrigin(source="cli", user=os_user(), file_name=os.path.basename(file.name))
     try:
-        report = import_invoices(db.session, file, progress=progress if bar else None)
+        report = import_invoices(db.session, file, progress=progress if bar else None,
+                                 origin=origin, wait=import_wait(), on_wait=echo_waiting)
     except FileRejected as exc:
         echo_rejection(exc)
         sys.exit(1)
+    except ImportBusy as exc:
+        echo(f"Erro: {exc}", err=True)
+        sys.exit(2)
+    except SQLAlchemyError as exc:
+        echo(f"Erro: {explain(exc)} Nada foi importado.", err=True)
+        sys.exit(2)
     finally:
         if bar:
             bar.render_finish()
@@ -83,6 +114,9 @@ def _import_invoices(file) -> None:
                f"{report.invoices_settled} baixadas (ausentes do arquivo).")
     echo(f"Clientes: {report.customers_new} novos, {report.customers_updated} atualizados. "
                f"Empresas novas: {report.companies_new}.")
+    if report.companies:
+        echo(f"Empresas: {terminal_safe(', '.join(report.companies))} "
+             f"(importação nº {report.record_id}).")
     if report.warnings_total:
         echo(f"Avisos ({report.warnings_total}):")
         for warning in report.warnings:
@@ -145,10 +179,18 @@ def email_pendencia_financeira_command(date_text: str | None, dry_run: bool, as_
             echo(f"Data inválida '{date_text}': use AAAA-MM-DD (por exemplo 2026-11-28).", err=True)
             sys.exit(2)
     if not dry_run:
+        if as_of > Date.today():
+            echo(f"Erro: a data {as_of.strftime('%d/%m/%Y')} é futura (hoje é "
+                       f"{Date.today().strftime('%d/%m/%Y')}). Um lembrete não pode dizer o que "
+                       f"estará vencido numa data que ainda não chegou, e o envio bloquearia os "
+                       f"envios seguintes. Nada foi enviado; para ver o que sairia nessa data, use "
+                       f"--dry-run ou a Pré-visualização.", err=True)
+            sys.exit(2)
         _send(as_of, customer, as_json)
         return
+    from datetime import datetime
     try:
-        result = plan(db.session, as_of, customer)
+        result = plan(db.session, as_of, customer, now=datetime.now())
     except UnknownCustomer as exc:
         echo(f"Cliente não encontrado: '{exc.code}'.", err=True)
         sys.exit(2)
@@ -156,6 +198,7 @@ def email_pendencia_financeira_command(date_text: str | None, dry_run: bool, as_
         echo(json_terminal_safe(json.dumps(result.to_json(), ensure_ascii=False)))
     else:
         _echo_plan(result, customer)
+    sys.exit(1 if result.held else 0)  # as the run would (SPEC §9): something is held back
 
 
 def _echo_plan(result, customer: str | None) -> None:
@@ -207,9 +250,28 @@ def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: tup
 
 
 def _send(as_of, customer: str | None, as_json: bool) -> None:
-    """The real run (SMTP, outbox): blueprints/cli_delivery.py."""
+    """The real run: the import folder first (when configured), then the send
+    (blueprints/cli_delivery.py). A refused or unreadable folder file makes the exit code at
+    least 1, named in the output; the send goes on (stale data is held back by the plan)."""
     from blueprints.cli_delivery import send_reminders
-    send_reminders(as_of, customer, as_json)
+    from blueprints.cli_folder import folder_pass
+    folder_code = folder_pass(required=False, err=as_json)
+    if folder_code == 2 and _database_failed():
+        sys.exit(2)  # the cause is printed; the send would only fail the same way
+    send_reminders(as_of, customer, as_json, at_least=1 if folder_code else 0)
+
+
+def _database_failed() -> bool:
+    """Whether the database itself cannot be read (after the folder pass reported an error)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+    try:
+        db.session.execute(text("SELECT 1 FROM station_settings"))
+        db.session.rollback()
+        return False
+    except SQLAlchemyError:
+        db.session.rollback()
+        return True
 
 
 @bp.cli.command("import-policies")
@@ -247,8 +309,9 @@ def export_policies_command(file: str | None) -> None:
 
 
 # configure-smtp and send-test-email live with the rest of the sending commands; backup and restore
-# with the backups; settings, settings set and set-company with the station settings.
-from blueprints import cli_backup, cli_delivery, cli_settings  # noqa: E402,F401
+# with the backups; settings, settings set and set-company with the station settings;
+# configure-import and import-folder with the import folder.
+from blueprints import cli_backup, cli_delivery, cli_folder, cli_settings  # noqa: E402,F401
 
 
 def run_reminder_job(app: Flask, date: str | None, dry_run: bool, as_json: bool,

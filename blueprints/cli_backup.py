@@ -10,9 +10,11 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.cli import bp
 from dunning import backup as backups
+from dunning.dberrors import explain
 from dunning.runlock import LockBusy, acquire
 from models import db
 
@@ -103,6 +105,8 @@ def backup_after_send(app: Flask) -> None:
             item = take_station_backup()
         except backups.BackupError as exc:
             click.echo(f"Backup não feito: {exc}", err=True)
+        except SQLAlchemyError as exc:
+            click.echo(f"Backup não feito: {explain(exc)}", err=True)
         except Exception as exc:  # the send's result must stand whatever the backup does
             click.echo(f"Backup não feito: {type(exc).__name__}: {exc}", err=True)
         else:

@@ -13,9 +13,10 @@ import click
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from blueprints.cli import bp, echo
+from blueprints.cli import bp, echo, echo_waiting, import_wait
 from dunning.delivery import (PARTIAL_LABEL, SKIP_LABELS, STATUS_LABELS, CannotRun, DeliveryOptions, RunReport,
                               run)
+from dunning.dberrors import explain as explain_db
 from dunning.formatting import format_date
 from dunning.manual import send_test_email
 from dunning.rules import UnknownCustomer
@@ -30,11 +31,13 @@ def delivery_options() -> DeliveryOptions:
     """Retry knobs from the app config (tests shorten the back-off)."""
     config = current_app.config
     return DeliveryOptions(attempts=int(config.get("SMTP_ATTEMPTS", 3)),
-                           backoff=float(config.get("SMTP_BACKOFF", 2.0)))
+                           backoff=float(config.get("SMTP_BACKOFF", 2.0)),
+                           import_wait=import_wait())
 
 
-def send_reminders(as_of: date, customer: str | None, as_json: bool) -> None:
-    """The real run: send, print the summary (or JSON) and exit with SPEC §6's code."""
+def send_reminders(as_of: date, customer: str | None, as_json: bool, at_least: int = 0) -> None:
+    """The real run: send, print the summary (or JSON) and exit with SPEC §6's code (at least
+    ``at_least``: the import folder's verdict)."""
     bar = None
     if sys.stderr.isatty() and not as_json:
         bar = click.progressbar(length=1, label="Enviando", file=sys.stderr)
@@ -46,14 +49,13 @@ def send_reminders(as_of: date, customer: str | None, as_json: bool) -> None:
     try:
         report = run(db.session, as_of, current_app.instance_path, trigger="scheduler",
                      customer_code=customer, options=delivery_options(),
-                     progress=progress if bar else None)
+                     progress=progress if bar else None, on_wait=echo_waiting)
     except CannotRun as exc:
         _fail(str(exc))
     except UnknownCustomer as exc:
         _fail(f"Cliente não encontrado: '{exc.code}'.")
     except SQLAlchemyError as exc:
-        _fail(f"Banco de dados inacessível ({type(exc).__name__}). Confira o arquivo em "
-              f"instance/ ou DATABASE_URL, e rode `flask --app app db upgrade`.")
+        _fail(f"{explain_db(exc)} Confira em Envios o que já tinha saído.")
     finally:
         if bar:
             bar.render_finish()
@@ -61,7 +63,10 @@ def send_reminders(as_of: date, customer: str | None, as_json: bool) -> None:
         echo(json_terminal_safe(json.dumps(report.to_json(), ensure_ascii=False, indent=1)))
     else:
         echo_report(report)
-    sys.exit(report.exit_code)
+    if at_least and report.exit_code < at_least:
+        echo("Envio concluído, mas a pasta de importação teve arquivo(s) com problema "
+                   "(veja acima): código de saída 1.", err=True)
+    sys.exit(max(report.exit_code, at_least))
 
 
 def _fail(message: str) -> None:

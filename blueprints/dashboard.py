@@ -1,7 +1,7 @@
 """Painel: totals, the aging chart and the last run, at a glance."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from flask import Blueprint, render_template
 
@@ -14,5 +14,5 @@ bp = Blueprint("dashboard", __name__)
 @bp.route("/")
 def index():
     """The Painel as of today."""
-    figures = summary(db.session, date.today())
+    figures = summary(db.session, date.today(), now=datetime.now())
     return render_template("dashboard.html", s=figures, bars=aging_bars(figures.aging, width=330))

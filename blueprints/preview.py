@@ -31,7 +31,8 @@ MESSAGES_PER_PAGE = 10
 SKIPS_SHOWN = 200
 REASONS = {"no_email": "sem e-mail", "invalid_email": "e-mail inválido",
            "nothing_overdue": "nada vencido", "recently_sent": "enviado recentemente",
-           "creditor_incomplete": "empresa credora sem nome, CNPJ ou endereço (CDC art. 42-A)"}
+           "creditor_incomplete": "empresa credora sem nome, CNPJ ou endereço (CDC art. 42-A)",
+           "stale_data": "dados da empresa desatualizados"}
 
 
 class ConfirmForm(PageForm):
@@ -68,10 +69,12 @@ def index():
     """Exactly the messages a run on the date would send, page by page, and who is skipped."""
     as_of, date_error = _parse_date(request.args.get("data"))
     customer = request.args.get("cliente", "").strip()
+    now = datetime.now()  # data age: the real clock, whatever the date asked for
     try:
-        result = plan(db.session, as_of, customer or None)
+        result = plan(db.session, as_of, customer or None, now=now)
     except UnknownCustomer:
-        result, customer_error = plan(db.session, as_of, None), f"Nenhum cliente com o código {customer}."
+        result, customer_error = plan(db.session, as_of, None, now=now), \
+            f"Nenhum cliente com o código {customer}."
         customer = ""
     else:
         customer_error = ""
@@ -110,9 +113,9 @@ def send_now():
         start_run(current_app._get_current_object(), as_of)
         return redirect(url_for("runs.index"))
     problem = _cannot_start()
-    result = None if problem else plan(db.session, as_of)
+    result = None if problem else plan(db.session, as_of, now=datetime.now())
     return render_template("preview/confirm.html", as_of=as_of, plan=result, form=form,
-                           problem=problem)
+                           problem=problem, reasons=REASONS)
 
 
 def run_in_progress() -> str:

@@ -101,6 +101,23 @@ class CollectionForm(PageForm):
                                         validators=[_registry("aviso_vencimento_dias")])
 
 
+def _usable_folder(form, field) -> None:
+    """The import folder must exist and be readable (empty turns it off)."""
+    from dunning.folder import folder_problem
+    if field.data and field.data.strip():
+        problem = folder_problem(field.data)
+        if problem:
+            raise ValidationError(problem[0].upper() + problem[1:] + ".")
+
+
+class ImportForm(PageForm):
+    import_folder = StringField("Pasta de importação", validators=[Length(max=1000), _usable_folder])
+    import_pattern = StringField("Arquivos a importar", default="*.csv", validators=[Length(max=200)])
+    max_data_age_hours = IntegerField("Idade máxima dos dados de faturas (horas)", default=24,
+                                      validators=[InputRequired("Informe a idade máxima."),
+                                                  NumberRange(0, 8760, "Entre 0 e 8760 horas.")])
+
+
 class TemplatesForm(PageForm):
     target = HiddenField(default=station_edit.COMMON)
     subject = StringField("Assunto", validators=[Length(max=500)])
@@ -137,6 +154,12 @@ def _sending_form(settings: StationSettings) -> SendingForm:
         "resend_interval_days": settings.resend_interval_days,
         "only_overdue": "vencidas" if settings.only_overdue else "todas",
         "shift_due_dates": settings.shift_due_dates, "contact_line": settings.contact_line})
+
+
+def _import_form(settings: StationSettings) -> ImportForm:
+    return ImportForm(formdata=None, data={
+        "import_folder": settings.import_folder, "import_pattern": settings.import_pattern,
+        "max_data_age_hours": settings.max_data_age_hours})
 
 
 def _collection_form(settings: StationSettings) -> CollectionForm:
@@ -186,6 +209,7 @@ def _page(status: int = 200, preview=None, **forms):
     target = _target(request.values.get("modelo") or request.form.get("target"))
     forms.setdefault("templates_form", _templates_form(settings, target))
     forms.setdefault("collection_form", _collection_form(settings))
+    forms.setdefault("import_form", _import_form(settings))
     return render_template("settings/index.html", settings=settings, preview=preview,
                            targets=station_edit.template_targets(db.session), target=target,
                            levels=load_levels(db.session), max_levels=MAX_LEVELS,
@@ -276,6 +300,19 @@ def collection():
             "calendario", "uf", "feriados_extras", "multa_percentual", "juros_percentual_mes",
             "aviso_vencimento_dias")})
     flash("Régua de cobrança salva.", "success:regua")
+    return redirect(url_for("settings.index"))
+
+
+@bp.route("/importacao", methods=["POST"])
+def importing():
+    """Save the import folder, its file pattern and the data age limit."""
+    form = ImportForm()
+    if not form.validate_on_submit():
+        flash("Corrija os campos indicados; nada foi salvo.", "error:importacao")
+        return _page(400, import_form=form)
+    station_edit.save_import(db.session, form.import_folder.data or "",
+                             form.import_pattern.data or "", form.max_data_age_hours.data or 0)
+    flash("Configurações de importação salvas.", "success:importacao")
     return redirect(url_for("settings.index"))
 
 

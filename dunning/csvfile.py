@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import shutil
 import tempfile
@@ -70,7 +71,7 @@ SAVE_AS_CSV = ("no Excel, abra a planilha e use Arquivo > Salvar como > \"CSV (s
                "vírgulas)\" ou \"CSV UTF-8\", e importe o arquivo .csv salvo")
 
 
-def detect_encoding(stream: BinaryIO) -> tuple[str, bool]:
+def detect_encoding(stream: BinaryIO, digest=None) -> tuple[str, bool]:
     """The one encoding every line of the file fits, and whether the file has any ``"``.
 
     ``utf-8-sig`` when the whole file is valid UTF-8; ``cp1252`` when it is not and no line reads
@@ -81,7 +82,8 @@ def detect_encoding(stream: BinaryIO) -> tuple[str, bool]:
     refused, naming its line: it would otherwise become an invisible part of a code. Empty,
     binary files and spreadsheets renamed to .csv are refused with what to do. Reads the file
     in chunks (a second, line by line pass only for a file refused here), so memory does not
-    grow with its size.
+    grow with its size. Feeds ``digest`` (a hashlib object) on the way: the import history's
+    SHA-256 costs no second reading.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     lenient = None         # once the file proved not UTF-8: a decoder that drops invalid bytes
@@ -96,6 +98,8 @@ def detect_encoding(stream: BinaryIO) -> tuple[str, bool]:
     while chunk := stream.read(_CHUNK):
         if first:
             _refuse_binary(chunk)
+        if digest is not None:
+            digest.update(chunk)
         quoted = quoted or b'"' in chunk
         empty = empty and not chunk.strip()
         if b"\x00" in chunk:
@@ -192,8 +196,11 @@ class CsvSource:
         """
         self.binary = _seekable(stream)
         self.encoding, self.quoted = encoding, quoted
+        self.sha256 = ""  # of the whole file, when this detected the encoding
         if encoding is None:
-            self.encoding, self.quoted = detect_encoding(self.binary)
+            digest = hashlib.sha256()
+            self.encoding, self.quoted = detect_encoding(self.binary, digest)
+            self.sha256 = digest.hexdigest()
         self.binary.seek(0, io.SEEK_END)
         self.size = self.binary.tell()
         self.binary.seek(0)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from dunning.freshness import CompanyAge, company_ages, max_data_age_hours
 from dunning.runcounts import RunCounts, counts_of
-from models import Customer, Invoice, OutboxLine, Run
+from models import Customer, ImportRecord, Invoice, OutboxLine, Run
 
 # Aging buckets of overdue money by days past the printed vencimento: (label, first day, last day).
 AGING_BUCKETS = (("1-30 dias", 1, 30), ("31-60 dias", 31, 60), ("61-90 dias", 61, 90),
@@ -39,10 +40,19 @@ class Summary:
     last_run: Run | None = None
     last_run_counts: RunCounts | None = None
     last_run_problems: list[OutboxLine] = field(default_factory=list)
+    data_ages: list[CompanyAge] = field(default_factory=list)  # per company, at the real clock
+    max_data_age_hours: int = 24
+    last_import: ImportRecord | None = None
+
+    @property
+    def stale_companies(self) -> int:
+        return sum(1 for age in self.data_ages if age.stale)
 
 
-def summary(session: Session, as_of: date, problems_limit: int = 20) -> Summary:
-    """Totals and aging of open invoices, the delinquent customers, the latest run's problems.
+def summary(session: Session, as_of: date, problems_limit: int = 20,
+            now: datetime | None = None) -> Summary:
+    """Totals and aging of open invoices, the delinquent customers, the latest run's problems,
+    and each company's data age at ``now`` (the real clock; None: not shown).
 
     Open money is read once, summed by vencimento (a few hundred rows, from a covering index),
     and bucketed here; the delinquent customers are one index probe each.
@@ -55,6 +65,11 @@ def summary(session: Session, as_of: date, problems_limit: int = 20) -> Summary:
     result.delinquent_customers = session.scalar(
         select(func.count()).select_from(Customer).where(Customer.id > 0, exists().where(
             Invoice.customer_id == Customer.id, Invoice.balance_cents > 0, Invoice.due_date < as_of)))
+    if now is not None:
+        result.max_data_age_hours = max_data_age_hours(session)
+        result.data_ages = company_ages(session, now, result.max_data_age_hours)
+        result.last_import = session.scalar(
+            select(ImportRecord).order_by(ImportRecord.id.desc()).limit(1))
     result.last_run = session.scalar(select(Run).order_by(Run.id.desc()).limit(1))
     if result.last_run is not None:
         result.last_run_counts = counts_of(session, [result.last_run])[result.last_run.id]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
@@ -19,8 +20,10 @@ from sqlalchemy.orm import Session
 
 from dunning.crypto import SecretUnreadable
 from dunning.rules import SKIP_REASON_LABELS, Reminder, plan
+from dunning.dberrors import retry_when_locked
 from dunning.runcounts import store_counts
-from dunning.runlock import LockBusy, acquire
+from dunning.runlock import (IMPORT_LOCK_ID, IMPORT_STALE_AFTER, LockBusy, LockHolder, acquire,
+                             wait_while_held)
 from dunning.sender import DeliveryOptions, LineResult, OutboxItem, RunReport, Sender, SendLog
 from dunning.smtp import SmtpConfig, ascii_address
 from models.delivery import LineStatus, OutboxLine, Run
@@ -56,13 +59,23 @@ def _settings_snapshot(settings: StationSettings) -> SimpleNamespace:
 
 def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger: str = "scheduler",
         customer_code: str | None = None, options: DeliveryOptions | None = None,
-        progress: Callable[[int, int], None] | None = None) -> RunReport:
+        progress: Callable[[int, int], None] | None = None,
+        on_wait: Callable[[LockHolder], None] | None = None) -> RunReport:
     """Send every reminder due on ``as_of`` and record the outcome; raises CannotRun.
 
     ``instance_path`` holds the password key and ``logs/envios.log``. Raises
-    ``dunning.rules.UnknownCustomer`` for an unknown ``customer_code``.
+    ``dunning.rules.UnknownCustomer`` for an unknown ``customer_code``. An invoice import in
+    progress is waited for (``on_wait`` is told) up to ``options.import_wait`` seconds: the plan
+    must see its data, and its transaction holds the SQLite file. The run's own writes retry
+    while the database is busy (an import started meanwhile).
     """
     options = options or DeliveryOptions()
+    importing = wait_while_held(session, IMPORT_LOCK_ID, IMPORT_STALE_AFTER, options.import_wait,
+                                on_wait)
+    if importing is not None:
+        raise CannotRun(f"Uma importação de faturas ainda está em andamento ({importing.describe()}) "
+                        f"depois de {options.import_wait / 60:.0f} minutos de espera. Nada foi "
+                        f"enviado; rode o envio de novo quando ela terminar.")
     row = StationSettings.load(session)
     session.commit()
     if not row.smtp_configured:
@@ -76,22 +89,20 @@ def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger
     if not ascii_address(config.sender_address):
         raise CannotRun("O endereço do remetente tem acentos ou caracteres especiais antes do @; "
                         "configure um endereço só com letras sem acento.")
+    busy = partial(retry_when_locked, rollback=session.rollback, limit=options.busy_limit)
     try:
-        lease = acquire(session, options.clock(), options.stale_after)
+        lease = busy(lambda: acquire(session, options.clock(), options.stale_after))
     except LockBusy as exc:
         raise CannotRun(str(exc)) from exc
     try:
-        marked = _recover(session, options.clock())
-        due = plan(session, as_of, customer_code)
-        record = Run(as_of=as_of, started_at=options.clock(), trigger=trigger, status="running")
-        session.add(record)
-        session.commit()
-        run_id = record.id
+        marked = busy(lambda: _recover(session, options.clock()))
+        due = plan(session, as_of, customer_code, now=options.clock())
+        run_id = busy(lambda: _start(session, as_of, trigger, options.clock()))
         report = RunReport(run_id=run_id, as_of=as_of, marked_unknown=marked, held=due.held)
         if due.held:
             report.message = held_message(due.held)
         try:
-            queue = _queue(session, run_id, due, report, options.clock())
+            queue = busy(lambda: _queue(session, run_id, due, report, options.clock()))
             send_log = SendLog(Path(instance_path), run_id)
             send_log.held(due.held, options.clock())
             batch = Sender(session, settings, config, options, lease, report, send_log)
@@ -103,13 +114,21 @@ def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger
         except Exception as exc:
             session.rollback()
             report.status, report.message = "error", f"Erro inesperado: {exc}"
-            _finish(session, run_id, report, options.clock())
+            busy(lambda: _finish(session, run_id, report, options.clock()))
             raise
-        _finish(session, run_id, report, options.clock())
+        busy(lambda: _finish(session, run_id, report, options.clock()))
         return report
     finally:
         session.rollback()
-        lease.release()
+        busy(lease.release)
+
+
+def _start(session: Session, as_of: date, trigger: str, now: datetime) -> int:
+    """The run's record, committed; its id."""
+    record = Run(as_of=as_of, started_at=now, trigger=trigger, status="running")
+    session.add(record)
+    session.commit()
+    return record.id
 
 
 def held_message(held: list) -> str:

@@ -2,22 +2,34 @@
 
 All or nothing: ``dunning.parsing`` validates the rows (in a second process for a large file)
 while ``dunning.snapshot`` writes each batch, all in one transaction; an error anywhere rolls
-everything back. Dunning settings are never touched.
+everything back. Dunning settings are never touched. Every import is recorded in the history
+(``dunning.history``), refused ones too; one import at a time (the import lock,
+``dunning.runlock``), a second one waits or is told another is running.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Callable
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from dunning import history
 from dunning.bulk import gc_paused
 from dunning.csvfile import CsvSource, FileRejected, RowError
+from dunning.dberrors import explain, is_locked
+from dunning.history import FileFacts, ImportOrigin, Repeated
 from dunning.parsing import COLUMNS, MAX_ERRORS, REQUIRED, Summary, batches
+from dunning.runlock import IMPORT_LOCK_ID, IMPORT_STALE_AFTER, LockBusy, LockHolder, acquire, \
+    wait_while_held
 from dunning.snapshot import MergeCounts, Retry, Writer
 from dunning.snapshot_pg import PostgresWriter
+
+__all__ = ["import_invoices", "ImportReport", "ImportOrigin", "ImportBusy", "Repeated",
+           "FileRejected"]
 
 _CACHE_KIB = 24576
 
@@ -31,6 +43,8 @@ class ImportReport(MergeCounts):
     delimiter: str = ""
     warnings: list[RowError] = field(default_factory=list)
     warnings_total: int = 0
+    record_id: int | None = None  # its row in the import history
+    companies: list[str] = field(default_factory=list)  # codes of the Empresas the file held
 
     @property
     def encoding_name(self) -> str:
@@ -44,30 +58,116 @@ class ImportReport(MergeCounts):
             self.warnings.append(warning)
 
 
+class ImportBusy(Exception):
+    """Another invoice import is running (and this one did not, or could no longer, wait)."""
+
+
 def import_invoices(session: Session, stream: BinaryIO,
                     progress: Callable[[int, int], None] | None = None,
-                    now: datetime | None = None, parallel: bool | None = None) -> ImportReport:
+                    now: datetime | None = None, parallel: bool | None = None,
+                    origin: ImportOrigin | None = None, wait: float = 0,
+                    on_wait: Callable[[LockHolder], None] | None = None) -> ImportReport:
     """Import one ERP export; commit it whole, or raise FileRejected leaving the database as it was.
 
     ``progress(bytes_done, bytes_total)`` is called now and then for large files.
     ``now`` stamps items settled by this import (default: the current time).
     ``parallel`` parses in a second process (None: when the file is large; see dunning.parsing).
+    ``origin`` says where the file comes from, for the history (default: the command line).
+    While another import runs, wait up to ``wait`` seconds (``on_wait`` is told once), then
+    raise ImportBusy. Raises Repeated when ``origin.refuse_repeats`` and the file was imported.
     """
-    source = CsvSource(stream)
-    columns, errors, unknown = source.map_columns(COLUMNS, REQUIRED)
-    if errors:
-        raise FileRejected(errors)
-    now = now or datetime.now()
+    started = datetime.now()
+    origin = origin or ImportOrigin(file_name=history.stream_name(stream))
+    data_time = origin.data_time or history.file_data_time(stream) or started
+    lease = _claim(session, wait, on_wait)
     try:
-        return _import(session, source, columns, unknown, progress, now, parallel, exact=False)
-    except Retry:  # a possible repeat or hash collision: again, with the exact keys
-        source.rewind()
-        return _import(session, source, columns, unknown, progress, now, parallel, exact=True)
+        return _recorded(session, stream, progress, now or datetime.now(), parallel, origin,
+                         data_time, started)
+    finally:
+        try:
+            lease.release()
+        except SQLAlchemyError:  # the error being raised says more; a dead claim is taken over
+            session.rollback()
+
+
+def _claim(session: Session, wait: float, on_wait: Callable[[LockHolder], None] | None):
+    """The import lock, waiting up to ``wait`` seconds for an import that holds it."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return acquire(session, datetime.now(), IMPORT_STALE_AFTER, IMPORT_LOCK_ID)
+        except LockBusy as exc:
+            busy = str(exc)
+        except OperationalError as exc:  # SQLite: the other import's transaction holds the file
+            session.rollback()
+            if not is_locked(exc):
+                raise
+            busy = "Outra importação de faturas está em andamento. Espere ela terminar e tente de novo."
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ImportBusy(busy)
+        wait_while_held(session, IMPORT_LOCK_ID, IMPORT_STALE_AFTER, remaining, on_wait)
+        on_wait = None  # told once
+
+
+def _recorded(session: Session, stream: BinaryIO, progress, now: datetime, parallel: bool | None,
+              origin: ImportOrigin, data_time: datetime, started: datetime) -> ImportReport:
+    """The import and its history record, whatever the outcome."""
+    facts = FileFacts(name=origin.file_name or history.stream_name(stream))
+    try:
+        source = CsvSource(stream)
+        facts.size, facts.sha256 = source.size, source.sha256
+        facts.encoding, facts.delimiter = source.encoding, source.delimiter
+        if origin.refuse_repeats:
+            original = history.accepted_with(session, source.sha256)
+            session.rollback()
+            if original is not None:
+                record_id = history.record_repeated(session, origin, facts, data_time, started,
+                                                    original)
+                raise Repeated(original.id, record_id)
+        columns, errors, unknown = source.map_columns(COLUMNS, REQUIRED)
+        if errors:
+            raise FileRejected(errors)
+
+        def before_commit(conn: Connection, report: ImportReport, summary: Summary) -> None:
+            report.companies = sorted(summary.companies)
+            report.record_id = history.write_accepted(
+                conn, origin, facts, data_time, started, report,
+                {code: company_id for code, (company_id, _) in summary.companies.items()})
+
+        try:
+            return _import(session, source, columns, unknown, progress, now, parallel,
+                           exact=False, before_commit=before_commit)
+        except Retry:  # a possible repeat or hash collision: again, with the exact keys
+            source.rewind()
+            return _import(session, source, columns, unknown, progress, now, parallel,
+                           exact=True, before_commit=before_commit)
+    except FileRejected as exc:
+        _facts_of_unread(facts, stream)
+        exc.record_id = history.record_refused(session, origin, facts, data_time, started,
+                                               exc.errors, exc.truncated)
+        raise
+    except SQLAlchemyError as exc:
+        session.rollback()
+        history.record_refused(session, origin, facts, data_time, started, [explain(exc)], False)
+        raise
+
+
+def _facts_of_unread(facts: FileFacts, stream: BinaryIO) -> None:
+    """Size and SHA-256 of a file refused before it was read through (empty, binary)."""
+    if not facts.sha256:
+        facts.sha256 = history.sha256_of(stream)
+        try:
+            stream.seek(0, 2)
+            facts.size = stream.tell()
+        except (AttributeError, OSError, ValueError):
+            pass
 
 
 def _import(session: Session, source: CsvSource, columns: dict[str, int], unknown: list[str],
             progress: Callable[[int, int], None] | None, now: datetime, parallel: bool | None,
-            exact: bool) -> ImportReport:
+            exact: bool, before_commit: Callable[[Connection, ImportReport, Summary], None]
+            ) -> ImportReport:
     """One attempt at the import (see ``dunning.snapshot`` for ``exact``)."""
     report = ImportReport(encoding=source.encoding, delimiter=source.delimiter)
     if unknown:
@@ -115,6 +215,7 @@ def _import(session: Session, source: CsvSource, columns: dict[str, int], unknow
         writer.finish(summary)
         for warning in writer.warnings:
             report.warn(warning)
+        before_commit(conn, report, summary)
     except BaseException:
         _end(session, conn, sqlite, commit=False)
         raise

@@ -5,6 +5,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dunning.addresses import addresses_of, is_valid_email
@@ -13,7 +14,9 @@ from dunning.delivery import RESENDABLE, CannotRun
 from dunning.runlock import LockBusy, acquire
 from dunning.sender import (DeliveryOptions, LineResult, OutboxItem, RunReport, Sender, SendLog,
                             stop_message)
+from dunning.rules import stale_companies
 from dunning.smtp import Mailer, SmtpConfig, SmtpFailure, build_message, readdress
+from models import Invoice
 from models.delivery import OutboxLine
 from models.settings import StationSettings
 
@@ -40,6 +43,11 @@ def resend_line(session: Session, line_id: int, instance_path: str | os.PathLike
     if line is None or line.status not in RESENDABLE or not line.message:
         raise ValueError("Esta linha não pode ser reenviada (só falhas e envios de situação "
                          "desconhecida, com a mensagem guardada).")
+    stale = _stale_companies_of(session, line.customer_id, options.clock())
+    if stale:
+        raise CannotRun("a mensagem cobra faturas de empresa com dados "
+                        "desatualizados (" + "; ".join(f"empresa {h.label}: {h.detail}"
+                                                       for h in stale) + ").")
     settings = StationSettings.load(session)
     if not settings.smtp_configured:
         raise CannotRun("O servidor SMTP não está configurado.")
@@ -80,6 +88,17 @@ def resend_line(session: Session, line_id: int, instance_path: str | os.PathLike
     finally:
         session.rollback()
         lease.release()
+
+
+def _stale_companies_of(session: Session, customer_id: int, now: datetime) -> list:
+    """The held-back companies among those the customer has invoices with (the stored message
+    may list any of them): a re-send must not remind from data the run would not use."""
+    held = stale_companies(session, now)
+    if not held:
+        return []
+    ids = set(session.scalars(select(Invoice.company_id).where(Invoice.customer_id == customer_id)
+                              .distinct()))
+    return [held[company_id] for company_id in sorted(ids & set(held))]
 
 
 def send_test_email(session: Session, address: str, instance_path: str | os.PathLike,

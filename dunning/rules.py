@@ -5,7 +5,7 @@ The dry-run, the browser preview and the real send all call ``plan()``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from operator import attrgetter
 
 from sqlalchemy import String, func, select, type_coerce
@@ -17,6 +17,7 @@ from dunning.bulk import gc_paused
 from dunning.charges import updated_cents
 from dunning.creditor import creditor_gaps
 from dunning.formatting import cents_to_str
+from dunning.freshness import STALE_DATA, company_ages, max_data_age_hours
 from dunning.levels import Level, load_levels
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule, CustomerGroup,
                     GroupAccountRule, Invoice, OutboxLine, SendEmail, StationSettings)
@@ -24,10 +25,11 @@ from models.delivery import DELIVERED_STATUSES
 
 # In the order the rules check them (README, "Motivos"): a company held back comes first, since
 # its invoices are out of the message before anything overdue is looked for.
-SKIP_REASONS = ("creditor_incomplete", "nothing_overdue", "no_email", "invalid_email",
+SKIP_REASONS = (STALE_DATA, "creditor_incomplete", "nothing_overdue", "no_email", "invalid_email",
                 "recently_sent")
-# Company hold-back reasons, most important first (i9's stale_data goes before this one).
-HOLD_REASONS = ("creditor_incomplete",)
+# Company hold-back reasons, most important first: data too old says nothing can be trusted about
+# the company's invoices, so it is named before a gap in its creditor data.
+HOLD_REASONS = (STALE_DATA, "creditor_incomplete")
 # How staff read a skip reason, on screen and in the dry-run table.
 SKIP_REASON_LABELS = {
     "no_email": "sem e-mail cadastrado",
@@ -35,6 +37,7 @@ SKIP_REASON_LABELS = {
     "nothing_overdue": "nada vencido além da tolerância",
     "recently_sent": "lembrete já enviado dentro do intervalo de reenvio",
     "creditor_incomplete": "empresa credora sem nome, CNPJ ou endereço (CDC art. 42-A)",
+    STALE_DATA: "dados da empresa desatualizados",
 }
 OVERDUE, DUE_SOON = "overdue", "due_soon"
 
@@ -151,14 +154,22 @@ class HeldCompany:
     name: str
     reason: str                 # one of HOLD_REASONS
     detail: str                 # pt-BR: what is missing, how old the data is
+    data_time: datetime | None = None   # stale_data: the data time of its last import
 
     @property
     def display_name(self) -> str:
         return self.name or f"Empresa {self.code}"
 
+    @property
+    def label(self) -> str:
+        return f"{self.code} {self.name}".strip()
+
     def to_json(self) -> dict:
-        return {"empresa": self.code, "nome": self.name, "reason": self.reason,
-                "detail": self.detail}
+        out = {"empresa": self.code, "nome": self.name, "reason": self.reason,
+               "detail": self.detail}
+        if self.reason == STALE_DATA:  # when its data was taken (null: never imported)
+            out["data_time"] = self.data_time.isoformat(timespec="seconds") if self.data_time else None
+        return out
 
 
 @dataclass
@@ -234,11 +245,14 @@ class _Candidate:
     scope: frozenset[int] | None
 
 
-def plan(session: Session, as_of: date, customer_code: str | None = None) -> Plan:
+def plan(session: Session, as_of: date, customer_code: str | None = None,
+         now: datetime | None = None) -> Plan:
     """The reminders due on ``as_of`` (optionally for one customer), per SPEC §4 rules 1-8.
 
-    Reads only; a handful of set-based queries whatever the number of customers. Raises
-    UnknownCustomer when ``customer_code`` names no customer.
+    ``now`` is the real clock of the run or preview: the companies whose invoice data is too old
+    at ``now`` (``dunning.freshness``) are held back, whatever ``as_of`` says; None checks no
+    data age (tests of the rules alone). Reads only; a handful of set-based queries whatever the
+    number of customers. Raises UnknownCustomer when ``customer_code`` names no customer.
     """
     customer_id = None
     if customer_code is not None:
@@ -253,6 +267,8 @@ def plan(session: Session, as_of: date, customer_code: str | None = None) -> Pla
         select(Company.id, Company.code, Company.name, Company.tax_id, Company.address,
                Company.phone, Company.email))}
     held = _held_companies(companies)
+    if now is not None:
+        held.update(stale_companies(session, now))     # stale data goes first (HOLD_REASONS)
     builder = _PlanBuilder(as_of, settings, accounts, companies, held, load_levels(session))
     with gc_paused():  # nothing built here forms a cycle
         return _build(session, as_of, customer_id, candidates, last_sent, builder)
@@ -297,6 +313,16 @@ def _held_companies(companies: dict[int, tuple[str, ...]]) -> dict[int, HeldComp
             held[company_id] = HeldCompany(company_id, code, name, "creditor_incomplete",
                                            "falta " + ", ".join(missing))
     return held
+
+
+def stale_companies(session: Session, now: datetime) -> dict[int, HeldCompany]:
+    """The companies whose invoice data is too old at ``now`` (or never imported), by id."""
+    limit = max_data_age_hours(session)
+    if not limit:
+        return {}
+    return {age.company_id: HeldCompany(age.company_id, age.code, age.name, STALE_DATA,
+                                        age.detail(limit), age.data_time)
+            for age in company_ages(session, now, limit) if age.stale}
 
 
 def _enabled_customers(session: Session, customer_id: int | None) -> dict[int, _Candidate]:

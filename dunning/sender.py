@@ -15,6 +15,7 @@ from typing import Callable
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
+from dunning.dberrors import retry_when_locked
 from dunning.rules import Reminder
 from dunning.runcounts import RunCounts
 from dunning.runlock import STALE_AFTER, LockLost, RunLease
@@ -42,6 +43,8 @@ class DeliveryOptions:
     stale_after: timedelta = STALE_AFTER
     clock: Callable[[], datetime] = datetime.now
     sleep: Callable[[float], None] = time.sleep
+    import_wait: float = 600.0        # seconds a run waits for an invoice import to finish
+    busy_limit: float = 3600.0        # seconds a write keeps retrying while the database is busy
 
 
 @dataclass
@@ -214,8 +217,9 @@ class SendLog:
         """One line per company kept out of the run's messages, and why."""
         for company in companies:
             self._append(f"{when.isoformat(timespec='seconds')} run={self.run_id} "
-                         f"empresa={company.code} retida={company.reason} "
-                         f"nome=\"{company.name}\" detalhe=\"{company.detail}\"\n")
+                         f"empresa={terminal_safe(company.code)} retida={company.reason} "
+                         f"nome=\"{terminal_safe(company.name)}\" "
+                         f"detalhe=\"{terminal_safe(' '.join(company.detail.split()))}\"\n")
 
     def close(self) -> None:
         file, self._file = self._file, None
@@ -278,7 +282,9 @@ class Sender:
                     if self.report.status != "stopped":
                         try:
                             if self.lease.due(self.options.clock()):
-                                self.lease.heartbeat(self.options.clock())
+                                retry_when_locked(
+                                    lambda: self.lease.heartbeat(self.options.clock()),
+                                    self.session.rollback, self.options.busy_limit)
                             self._deliver(mailer, line, self._message(line, reminder))
                         except MessageFailed as exc:
                             self._message_failed(line, str(exc))
@@ -372,11 +378,16 @@ class Sender:
             self._write(_SETTLE, line, st=line.status, code=code, reply=reply)
 
     def _write(self, statement, line: OutboxItem, **values) -> None:
-        """Persist and commit the line's new state."""
+        """Persist and commit the line's new state, retrying while another writer (an invoice
+        import) holds the database: a message the server accepted must end up `sent`."""
         line.updated_at = self.options.clock()
         conn = self._connection()
-        conn.execute(statement, {"line_id": line.id, "now": line.updated_at, **values})
-        conn.commit()
+
+        def write() -> None:
+            conn.execute(statement, {"line_id": line.id, "now": line.updated_at, **values})
+            conn.commit()
+
+        retry_when_locked(write, conn.rollback, self.options.busy_limit)
 
     def _sleep(self, seconds: float) -> None:
         """Pause (back-off, per-minute cap)."""

@@ -269,3 +269,15 @@ def save_levels(session: Session, levels: list[tuple[str, int]]) -> None:
         session.add(EscalationLevel(name=name.strip(), start_days=start, subject_template=subject,
                                     text_template=text, html_template=html))
     session.commit()
+
+
+def save_import(session: Session, folder: str, pattern: str, max_data_age_hours: int) -> None:
+    """Store the import folder, its file pattern and the data age limit (0 = no limit).
+
+    The caller checked the folder (``dunning.folder.folder_problem``); "" turns it off.
+    """
+    settings = StationSettings.load(session)
+    settings.import_folder = folder.strip()
+    settings.import_pattern = pattern.strip() or "*.csv"
+    settings.max_data_age_hours = max_data_age_hours
+    session.commit()

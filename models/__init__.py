@@ -24,9 +24,10 @@ from models.policy import BillingAccount, CustomerAccountRule, GroupAccountRule 
 from models.delivery import OutboxLine, Run, RunLock  # noqa: E402
 from models.settings import EscalationLevel, StationSettings  # noqa: E402
 from models.user import LoginSession, LoginThrottle, User  # noqa: E402
+from models.imports import ImportRecord  # noqa: E402
 
 __all__ = [
     "db", "Base", "Company", "Account", "Customer", "CustomerGroup", "SendEmail", "Invoice",
     "BillingAccount", "CustomerAccountRule", "GroupAccountRule", "Run", "OutboxLine", "RunLock",
-    "StationSettings", "EscalationLevel", "User", "LoginSession", "LoginThrottle",
+    "StationSettings", "EscalationLevel", "User", "LoginSession", "LoginThrottle", "ImportRecord",
 ]

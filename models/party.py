@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
@@ -31,6 +32,9 @@ class Company(db.Model):
     address: Mapped[str] = mapped_column(Text, default="")
     phone: Mapped[str] = mapped_column(String(80), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
+    # The data time of the last accepted invoice import that contained this company (None: no
+    # recorded import ever did); the run holds back companies whose data is too old.
+    data_time: Mapped[datetime | None] = mapped_column(default=None)
 
     accounts: Mapped[list[Account]] = relationship(back_populates="company", order_by="Account.code")
 

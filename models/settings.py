@@ -37,6 +37,12 @@ class StationSettings(db.Model):
     # Empty = instance/backups; a network share or a USB drive is fine (see dunning/backup.py).
     backup_folder: Mapped[str] = mapped_column(String(1000), default="", server_default="")
     backup_keep: Mapped[int] = mapped_column(default=30, server_default="30")
+    # The run holds back a company whose invoice data is older than this (0 = no limit).
+    max_data_age_hours: Mapped[int] = mapped_column(default=24, server_default="24")
+    # "Pasta de importação": the folder the ERP's scheduled export writes into ("" = none).
+    import_folder: Mapped[str] = mapped_column(Text, default="", server_default="")
+    import_pattern: Mapped[str] = mapped_column(String(200), default="*.csv",
+                                                server_default="*.csv")
 
     # Régua de cobrança (issue 11). Which calendar moves due dates: "bancario" (national holidays
     # plus the days without banking service nationwide) or "nacional" (national holidays only).

@@ -19,7 +19,11 @@ def dump(url: str) -> list:
             content: list = [tuple(row) for row in
                              conn.execute(text(_INDEXES[conn.dialect.name]))]
             for table in sorted(inspect(conn).get_table_names()):
+                if table == "import_record":  # every attempt is recorded: bookkeeping, not data
+                    continue
                 rows = conn.execute(text(f'SELECT * FROM "{table}"'))
+                if table == "run_lock":  # the import lock (row 2) is claimed by every import
+                    rows = [row for row in rows if row[0] != 2]
                 content.extend(sorted(((table, *row) for row in rows), key=repr))
             return content
     finally:

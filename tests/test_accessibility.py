@@ -169,7 +169,7 @@ def log_in(page: Page) -> None:
 def seed(app, smtp, folder: Path, page: Page) -> dict[str, int]:
     """Data on every page: an import through the browser, policies, a run with a failure."""
     from dunning.delivery import DeliveryOptions, run
-    from models import Company, Customer, CustomerGroup, OutboxLine, Run
+    from models import Company, Customer, CustomerGroup, ImportRecord, OutboxLine, Run
     from smtpserver import configure_station
     csv = folder / "faturas.csv"
     csv.write_text(erp_csv(date.today()), encoding="utf-8")
@@ -194,7 +194,8 @@ def seed(app, smtp, folder: Path, page: Page) -> dict[str, int]:
                 "group_id": db.session.scalars(db.select(CustomerGroup.id)).first(),
                 "company_id": company.id,
                 "run_id": db.session.scalars(db.select(Run.id)).first(),
-                "line_id": failed.id}
+                "line_id": failed.id,
+                "record_id": db.session.scalars(db.select(ImportRecord.id)).first()}
 
 
 # POST endpoints and how to show each one's form error in the browser (None: a button with no
@@ -270,6 +271,13 @@ def _err_levels(page, ids):
     submit(page, "Salvar níveis")
 
 
+def _err_import_settings(page, ids):
+    page.goto("/configuracoes/")
+    page.get_by_label("Pasta de importação").fill("/nao/existe/pasta")
+    page.get_by_label("Idade máxima dos dados de faturas (horas)").fill("-1")
+    submit(page, "Salvar importação")
+
+
 def _upload(page, form_text: str, button: str, path: Path):
     page.goto("/importar/")
     page.locator("form", has_text=form_text).get_by_label("Arquivo CSV").set_input_files(str(path))
@@ -319,6 +327,7 @@ FORM_ERRORS = {
     "settings.backup_settings": None if ON_POSTGRESQL else [_err_backup],
     "settings.collection": [_err_collection],
     "settings.levels": [_err_levels],
+    "settings.importing": [_err_import_settings],
     "imports.invoices": [_err_import_invoices],  # its success page is seen while seeding
     "imports.policies": [_err_import_policies, _done_import_policies],
     # Only a button: nothing to get wrong.

@@ -1,7 +1,7 @@
 """The Painel's figures: open and overdue totals, aging buckets at their boundaries."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from dunning.dashboard import aging_bars, summary
 from models import Account, Company, Customer, Invoice, db
@@ -10,7 +10,7 @@ AS_OF = date(2026, 11, 28)
 
 
 def _invoices(session, days_late: dict[str, list[int]]):
-    company = Company(code="1", name="Posto")
+    company = Company(code="1", name="Posto", data_time=datetime.now())
     account = Account(company=company, code="")
     session.add_all([company, account])
     n = 0

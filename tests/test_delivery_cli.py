@@ -167,4 +167,5 @@ def test_database_unreachable_exit_2(tmp_path):
            "APPLIANCE_INSTANCE": str(tmp_path / "instance")}
     proc = subprocess.run([sys.executable, "app.py", "--email_pendencia_financeira"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 2 and "Banco de dados inacessível" in proc.stderr
+    assert proc.returncode == 2 and "não foi possível abrir o banco de dados" in proc.stderr
+    assert "Traceback" not in proc.stderr and "sqlalche.me" not in proc.stderr

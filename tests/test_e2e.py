@@ -92,7 +92,7 @@ def test_station_day_in_the_browser(page: Page, smtp_server, tmp_path):
     # SMTP settings, pointing at the test server.
     page.get_by_role("link", name="Configurações").click()
     page.get_by_label("Servidor SMTP").fill("127.0.0.1")
-    page.get_by_label("Porta").fill(str(smtp_server.port))
+    page.get_by_label("Porta", exact=True).fill(str(smtp_server.port))
     page.get_by_label("Segurança").select_option("none")
     page.get_by_label("Nome do remetente").fill("Auto Posto Estrela")
     page.get_by_label("E-mail do remetente").fill("cobranca@posto.com.br")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from blueprints.web import ERROR_MESSAGES
+from dunning.dberrors import MESSAGES as DB_MESSAGES
 from dunning.delivery import SKIP_LABELS, STATUS_LABELS
 from dunning.rules import SKIP_REASON_LABELS
 from dunning.runlock import LockBusy, LockHolder
@@ -52,7 +53,7 @@ def test_run_stops_and_refusals_are_in_the_guide():
         "O servidor SMTP não está configurado.",
         "A senha SMTP gravada não pode ser lida com a chave atual",
         "Envio interrompido",
-        "Banco de dados inacessível",
+        *DB_MESSAGES.values(),
         "Data inválida",
         "Arquivo recusado; nada foi alterado.",
         "Arquivo grande demais",

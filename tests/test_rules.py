@@ -33,9 +33,10 @@ def build(session, customers=(), groups=(), invoices=(), station=None, sent=()) 
 
     def account(empresa: str, conta: str) -> Account:
         if empresa not in companies:
-            # A complete creditor (CDC art. 42-A): name, valid CNPJ, address.
+            # A complete creditor (CDC art. 42-A): name, valid CNPJ, address; fresh data.
             companies[empresa] = Company(code=empresa, name=f"Posto {empresa}",
-                                         tax_id="11.222.333/0001-81", address="Rua A, 1")
+                                         tax_id="11.222.333/0001-81", address="Rua A, 1",
+                                         data_time=datetime.now())
             session.add(companies[empresa])
         if (empresa, conta) not in accounts:
             accounts[empresa, conta] = Account(company=companies[empresa], code=conta)
