@@ -75,7 +75,7 @@ def import_wait() -> float:
 def echo_waiting(holder) -> None:
     """Say that we wait for another import, and for whom (stderr: the JSON stays clean)."""
     echo(f"Aguardando a importação de faturas em andamento terminar ({holder.describe()}); "
-               f"espera máxima de {import_wait() / 60:.0f} minutos...", err=True)
+         f"espera máxima de {import_wait() / 60:.0f} minutos...", err=True)
 
 
 def _import_invoices(file) -> None:
@@ -109,11 +109,11 @@ def _import_invoices(file) -> None:
         if bar:
             bar.render_finish()
     echo(f"Importado: {report.rows} linha{'s' if report.rows != 1 else ''} ({report.encoding_name}, "
-               f"separador '{report.delimiter}').")
+         f"separador '{report.delimiter}').")
     echo(f"Faturas: {report.invoices_new} novas, {report.invoices_updated} atualizadas, "
-               f"{report.invoices_settled} baixadas (ausentes do arquivo).")
+         f"{report.invoices_settled} baixadas (ausentes do arquivo).")
     echo(f"Clientes: {report.customers_new} novos, {report.customers_updated} atualizados. "
-               f"Empresas novas: {report.companies_new}.")
+         f"Empresas novas: {report.companies_new}.")
     if report.companies:
         echo(f"Empresas: {terminal_safe(', '.join(report.companies))} "
              f"(importação nº {report.record_id}).")
@@ -156,7 +156,7 @@ def set_password_command(name: str, password_stdin: bool) -> None:
         echo(f"Erro: {exc}", err=True)
         sys.exit(1)
     echo(f"Senha de {user.username} alterada; as sessões abertas desse usuário foram "
-               f"encerradas.")
+         f"encerradas.")
 
 
 @bp.cli.command("email-pendencia-financeira")
@@ -181,10 +181,10 @@ def email_pendencia_financeira_command(date_text: str | None, dry_run: bool, as_
     if not dry_run:
         if as_of > Date.today():
             echo(f"Erro: a data {as_of.strftime('%d/%m/%Y')} é futura (hoje é "
-                       f"{Date.today().strftime('%d/%m/%Y')}). Um lembrete não pode dizer o que "
-                       f"estará vencido numa data que ainda não chegou, e o envio bloquearia os "
-                       f"envios seguintes. Nada foi enviado; para ver o que sairia nessa data, use "
-                       f"--dry-run ou a Pré-visualização.", err=True)
+                 f"{Date.today().strftime('%d/%m/%Y')}). Um lembrete não pode dizer o que "
+                 f"estará vencido numa data que ainda não chegou, e o envio bloquearia os "
+                 f"envios seguintes. Nada foi enviado; para ver o que sairia nessa data, use "
+                 f"--dry-run ou a Pré-visualização.", err=True)
             sys.exit(2)
         _send(as_of, customer, as_json)
         return
@@ -222,7 +222,7 @@ def _echo_plan(result, customer: str | None) -> None:
             echo("Vencimentos em dia não útil (pagáveis sem acréscimo no dia útil seguinte):")
             for code, inv in moved[:50]:
                 echo(f"  {code} {inv.document}: {format_date(inv.due_date)} -> "
-                           f"{format_date(inv.effective_due_date)}")
+                     f"{format_date(inv.effective_due_date)}")
             if len(moved) > 50:
                 echo(f"  ... e mais {len(moved) - 50}")
     if result.held:
@@ -289,7 +289,7 @@ def import_policies_command(path: str) -> None:
         return f"{n} {word}" + ("" if n == 1 else "s")
 
     echo(f"Configurações importadas: {count(report.rows, 'linha')}; "
-               f"{count(report.customers, 'cliente')} e {count(report.groups, 'grupo')} atualizados.")
+         f"{count(report.customers, 'cliente')} e {count(report.groups, 'grupo')} atualizados.")
 
 
 @bp.cli.command("export-policies")

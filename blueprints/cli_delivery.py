@@ -65,7 +65,7 @@ def send_reminders(as_of: date, customer: str | None, as_json: bool, at_least: i
         echo_report(report)
     if at_least and report.exit_code < at_least:
         echo("Envio concluído, mas a pasta de importação teve arquivo(s) com problema "
-                   "(veja acima): código de saída 1.", err=True)
+             "(veja acima): código de saída 1.", err=True)
     sys.exit(max(report.exit_code, at_least))
 
 
@@ -97,8 +97,8 @@ def echo_report(report: RunReport) -> None:
                                              for r, n in sorted(reasons.items())))
     if report.marked_unknown:
         echo(f"Atenção: {report.marked_unknown} mensagem(ns) de uma execução interrompida "
-                   f"ficaram com situação desconhecida (não serão reenviadas automaticamente; "
-                   f"confira e reenvie em Envios, se for o caso).")
+             f"ficaram com situação desconhecida (não serão reenviadas automaticamente; "
+             f"confira e reenvie em Envios, se for o caso).")
     if report.message:
         echo(report.message, err=True)
 
@@ -141,7 +141,7 @@ def configure_smtp_command(server, port, security, user, password_stdin, sender,
     stored = "gravada (criptografada)" if password else (
         "mantida" if StationSettings.load(db.session).smtp_password_encrypted else "nenhuma")
     echo(f"SMTP configurado: {server}:{port} ({security}), remetente {sender}; "
-               f"senha {stored}.")
+         f"senha {stored}.")
 
 
 @bp.cli.command("send-test-email")

@@ -41,9 +41,9 @@ def configure_import_command(folder: str | None, pattern: str | None,
                 settings.max_data_age_hours if max_age_hours is None else max_age_hours)
     settings = StationSettings.load(db.session)
     echo(f"Pasta de importação: {settings.import_folder or '(nenhuma)'}; arquivos "
-               f"{settings.import_pattern}; idade máxima dos dados: "
-               + (f"{settings.max_data_age_hours} horas." if settings.max_data_age_hours
-                  else "sem limite (0: os lembretes saem mesmo de dados antigos)."))
+         f"{settings.import_pattern}; idade máxima dos dados: "
+         + (f"{settings.max_data_age_hours} horas." if settings.max_data_age_hours
+            else "sem limite (0: os lembretes saem mesmo de dados antigos)."))
     db.session.commit()
 
 
@@ -84,7 +84,7 @@ def folder_pass(required: bool = True, err: bool = False) -> int:
     refused = [f.name for f in report.files if f.problem]
     if refused:
         echo(f"Atenção: arquivo(s) com problema na pasta de importação: {', '.join(refused)} "
-                   f"(veja recusados/ e o arquivo .erros.txt, ou Importar › Histórico).", err=True)
+             f"(veja recusados/ e o arquivo .erros.txt, ou Importar › Histórico).", err=True)
     return report.exit_code
 
 

@@ -36,11 +36,11 @@ def _result(page: Page, text: str):
 
 
 def test_every_configuracoes_result_shows_where_the_person_is_looking(signed_in: Page, app,
-                                                                     smtp_server):
+                                                                     smtp_server, tmp_path):
     page = signed_in
     page.goto("/configuracoes/")
     page.get_by_label("Servidor SMTP").fill("127.0.0.1")
-    page.get_by_label("Porta").fill(str(smtp_server.port))
+    page.get_by_label("Porta", exact=True).fill(str(smtp_server.port))
     page.get_by_label("Segurança").select_option("none")
     page.get_by_label("E-mail do remetente").fill("cobranca@posto.com.br")
     page.get_by_label("Tempo limite (segundos)").fill("10")
@@ -65,6 +65,13 @@ def test_every_configuracoes_result_shows_where_the_person_is_looking(signed_in:
     page.get_by_label("Assunto").fill("{{ cliente.nome ")
     page.get_by_role("button", name="Salvar modelos").click()
     _result(page, "Modelo com erro; nada foi salvo.")
+
+    page.get_by_label("Pasta de importação").fill(str(tmp_path))
+    page.get_by_role("button", name="Salvar importação").click()
+    _result(page, "Configurações de importação salvas.")
+    page.get_by_label("Pasta de importação").fill(str(tmp_path / "nao-existe"))
+    page.get_by_role("button", name="Salvar importação").click()
+    _result(page, "Corrija os campos indicados")
 
 
 def test_enviar_agora_while_another_run_is_going_offers_nothing(signed_in: Page, app,

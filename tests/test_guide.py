@@ -70,10 +70,25 @@ def test_run_stops_and_refusals_are_in_the_guide():
         "caractere invisível (marca de ordem de bytes, BOM) no meio do arquivo",
         "e-mail com acentos ou caracteres especiais antes do @, que o envio não usa",
         "o servidor não respondeu a tempo", "já há um envio em andamento",
+        "Outra importação de faturas está em andamento",
         *(title for title, _ in ERROR_MESSAGES.values()),
     ]
     missing = [m for m in messages if first_sentence(m) not in text]
     assert not missing, f"the guide does not mention: {missing}"
+
+
+def test_the_import_folder_and_the_data_age_are_explained():
+    """What the folder does with each file (dunning.folder's own folder names) and the setting's
+    label as the form shows it."""
+    from blueprints.settings import ImportForm
+    from dunning import folder
+
+    text = guide()
+    for name in (folder.IMPORTED, folder.REFUSED, folder.ERRORS_SUFFIX, "import-folder",
+                 "configure-import", "`stale_data`"):
+        assert name in text, f"the guide does not mention {name}"
+    with_label = ImportForm.max_data_age_hours.args[0]
+    assert with_label in text
 
 
 def test_exit_codes_and_unknown_are_explained():
