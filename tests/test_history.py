@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import sqlite3
 from datetime import datetime
 
-from models import Company, ImportRecord, db
+from models import Company, ImportRecord, Invoice, db
 
 HEADER = "empresa;empresa_nome;cliente;nome;email;documento;vencimento;saldo"
 ROWS = ["1;Auto Posto Estrela;C001;Transportadora Rápida;fin@rapida.com.br;F1;01/10/2026;100,00",
@@ -55,7 +54,7 @@ def test_accepted_cli_import_is_recorded_with_its_file_and_counts(runner, sessio
     assert (second.result, second.invoices_new, second.invoices_unchanged) == ("accepted", 0, 2)
 
 
-def test_refused_import_is_recorded_and_the_data_stays(runner, session, tmp_path, db_path):
+def test_refused_import_is_recorded_and_the_data_stays(runner, session, tmp_path):
     good = export(tmp_path / "ontem.csv", mtime=datetime(2026, 11, 29, 7, 0))
     assert runner.invoke(args=["import-invoices", str(good)]).exit_code == 0
     bad = export(tmp_path / "hoje.csv", rows=[ROWS[0].replace("01/10/2026", "31/02/2026")])
@@ -69,8 +68,7 @@ def test_refused_import_is_recorded_and_the_data_stays(runner, session, tmp_path
     # The refused file changed no company's data time (and no invoice).
     assert session.scalar(db.select(Company.data_time).where(Company.code == "1")) == datetime(
         2026, 11, 29, 7, 0)
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM invoice").fetchone() == (2,)
+    assert session.scalar(db.select(db.func.count()).select_from(Invoice)) == 2
 
 
 def test_an_empty_file_is_recorded_refused_with_its_hash(runner, session, tmp_path):
