@@ -1,5 +1,5 @@
 """Imports and the run sharing the database (issue 9 item 5), with real processes on a real
-SQLite file: a run started while a large import runs waits for it and sends everything once; two
+database (SQLite file or PostgreSQL): a run started while a large import runs waits for it and sends everything once; two
 imports started together both end well; a browser upload during a command-line import is told
 another import is running; a busy database is retried; errors name their real cause."""
 from __future__ import annotations
@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, select, text, update
 
 from app import create_app
@@ -36,43 +37,44 @@ def big_export(path: Path, rows: int, company: str = "9", prefix: str = "B") -> 
     return path
 
 
-def env(db_path: Path, instance: str) -> dict:
-    return {**os.environ, "DATABASE_URL": f"sqlite:///{db_path}", "APPLIANCE_INSTANCE": instance}
+def start(args: list[str], db_url: str, instance: str) -> subprocess.Popen:
+    return subprocess.Popen(args, cwd=ROOT, env={**os.environ, "DATABASE_URL": db_url,
+                                                 "APPLIANCE_INSTANCE": instance},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def start(args: list[str], db_path: Path, instance: str) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=ROOT, env=env(db_path, instance), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def flask_import(path: Path, db_path: Path, instance: str) -> subprocess.Popen:
+def flask_import(path: Path, db_url: str, instance: str) -> subprocess.Popen:
     return start([sys.executable, "-m", "flask", "--app", "app", "import-invoices", str(path)],
-                 db_path, instance)
+                 db_url, instance)
 
 
-def wait_for_import_lock(db_path: Path, process: subprocess.Popen, timeout: float = 60) -> None:
+def wait_for_import_lock(db_url: str, process: subprocess.Popen, timeout: float = 60) -> None:
     """Until the import process holds the import lock (row 2 of run_lock)."""
+    engine = create_engine(db_url)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        with sqlite3.connect(db_path, timeout=30) as conn:
-            row = conn.execute("SELECT token FROM run_lock WHERE id = 2").fetchone()
-        if row and row[0]:
-            return
-        time.sleep(0.05)
+    try:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            with engine.connect() as conn:
+                token = conn.execute(text("SELECT token FROM run_lock WHERE id = 2")).scalar()
+            if token:
+                return
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
     raise AssertionError("the import never took its lock")
 
 
 def test_a_run_started_during_a_large_import_waits_then_sends_each_message_once(
-        app, session, smtp_server, db_path, tmp_path):
+        app, session, smtp_server, db_url, tmp_path):
     addresses = load_customers(session, 3)
     configure_station(session, smtp_server, app.instance_path)
     session.remove()
     big = big_export(tmp_path / "grande.csv", 400_000)
-    importer = flask_import(big, db_path, app.instance_path)
-    wait_for_import_lock(db_path, importer)
+    importer = flask_import(big, db_url, app.instance_path)
+    wait_for_import_lock(db_url, importer)
     job = start([sys.executable, "app.py", "--email_pendencia_financeira", "--date", "2026-11-27"],
-                db_path, app.instance_path)
+                db_url, app.instance_path)
     job_out, job_err = job.communicate(timeout=600)
     import_out, import_err = importer.communicate(timeout=600)
     assert importer.returncode == 0, import_err
@@ -85,11 +87,11 @@ def test_a_run_started_during_a_large_import_waits_then_sends_each_message_once(
     assert statuses == ["sent"] * 3  # nothing `sending`, nothing `unknown`
 
 
-def test_two_imports_started_together_both_end_well_one_after_the_other(app, db_path, tmp_path):
+def test_two_imports_started_together_both_end_well_one_after_the_other(app, db_url, tmp_path):
     first = big_export(tmp_path / "um.csv", 150_000, company="7", prefix="U")
     second = big_export(tmp_path / "dois.csv", 150_000, company="8", prefix="D")
-    processes = [flask_import(first, db_path, app.instance_path),
-                 flask_import(second, db_path, app.instance_path)]
+    processes = [flask_import(first, db_url, app.instance_path),
+                 flask_import(second, db_url, app.instance_path)]
     outputs = [p.communicate(timeout=600) for p in processes]
     for process, (out, err) in zip(processes, outputs):
         assert process.returncode == 0, out + err
@@ -102,12 +104,12 @@ def test_two_imports_started_together_both_end_well_one_after_the_other(app, db_
     assert count == 300_000
 
 
-def test_a_browser_upload_during_a_cli_import_says_another_is_running(app, staff, db_path,
+def test_a_browser_upload_during_a_cli_import_says_another_is_running(app, staff, db_url,
                                                                       tmp_path):
     big = big_export(tmp_path / "grande.csv", 300_000)
-    importer = flask_import(big, db_path, app.instance_path)
+    importer = flask_import(big, db_url, app.instance_path)
     try:
-        wait_for_import_lock(db_path, importer)
+        wait_for_import_lock(db_url, importer)
         response = staff.post("/importar/faturas", data={"faturas-file": (io.BytesIO(
             (HEADER + "1;P;C1;N;c@x.com.br;F1;;01/10/2026;10,00\r\n").encode()), "pequeno.csv")},
             content_type="multipart/form-data")
@@ -120,6 +122,7 @@ def test_a_browser_upload_during_a_cli_import_says_another_is_running(app, staff
     assert importer.returncode == 0, err
 
 
+@pytest.mark.sqlite_only  # SQLite's whole-file write lock
 def test_a_write_is_retried_while_another_connection_holds_the_database(db_path):
     holder = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")  # as an import's transaction does
@@ -142,6 +145,7 @@ def test_a_write_is_retried_while_another_connection_holds_the_database(db_path)
     holder.close()
 
 
+@pytest.mark.sqlite_only  # SQLite's own files and messages (PostgreSQL's: the next test)
 def test_database_errors_name_their_real_cause(tmp_path, db_path):
     empty = tmp_path / "vazio.db"
     sqlite3.connect(empty).close()
@@ -161,3 +165,16 @@ def test_database_errors_name_their_real_cause(tmp_path, db_path):
     assert "o disco está cheio" in explain(full)
     locked = OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
     assert "ocupado por outra operação" in explain(locked)
+
+
+@pytest.mark.parametrize("error,words", [
+    ("LockNotAvailable", "ocupado por outra operação"), ("DeadlockDetected", "ocupado por outra operação"),
+    ("ReadOnlySqlTransaction", "somente leitura"), ("DiskFull", "o disco está cheio"),
+    ("UndefinedTable", "não tem as tabelas desta versão"), ("UndefinedColumn", "não tem as tabelas"),
+    ("InvalidPassword", "não foi possível abrir o banco de dados")])
+def test_postgresql_errors_name_their_real_cause_by_sqlstate(error, words):
+    """PostgreSQL's errors are told apart by their SQLSTATE (psycopg's own exception classes)."""
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+    wrapped = OperationalError("UPDATE", {}, getattr(psycopg.errors, error)("server text"))
+    assert words in explain(wrapped) and "server text" not in explain(wrapped)
