@@ -49,7 +49,7 @@ def fresh(work: Path, name: str) -> tuple[Path, Path]:
         leftover.unlink(missing_ok=True)
     shutil.rmtree(instance, ignore_errors=True)
     instance.mkdir()
-    bench_import.migrate(db, instance)
+    bench_import.migrate(f"sqlite:///{db}", instance)
     return db, instance
 
 
