@@ -19,6 +19,7 @@ from dunning.delivery import (PARTIAL_LABEL, SKIP_LABELS, STATUS_LABELS, CannotR
 from dunning.dberrors import explain as explain_db
 from dunning.formatting import format_date
 from dunning.manual import send_test_email
+from dunning.oauth import Endpoints
 from dunning.rules import UnknownCustomer
 from dunning.smtp import SECURITY_CHOICES, SmtpFailure, usable_address
 from dunning.smtp_replies import explain
@@ -32,7 +33,8 @@ def delivery_options() -> DeliveryOptions:
     config = current_app.config
     return DeliveryOptions(attempts=int(config.get("SMTP_ATTEMPTS", 3)),
                            backoff=float(config.get("SMTP_BACKOFF", 2.0)),
-                           import_wait=import_wait())
+                           import_wait=import_wait(),
+                           oauth_endpoints=Endpoints.from_config(config))
 
 
 def send_reminders(as_of: date, customer: str | None, as_json: bool, at_least: int = 0) -> None:
@@ -152,7 +154,7 @@ def send_test_email_command(address: str) -> None:
         _fail(f"Endereço de e-mail inválido '{address}' (sem acentos antes do @).")
     try:
         code, reply = send_test_email(db.session, address, current_app.instance_path,
-                                      datetime.now())
+                                      datetime.now(), delivery_options())
     except CannotRun as exc:
         _fail(str(exc))
     except SmtpFailure as exc:

@@ -19,13 +19,15 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from dunning.crypto import SecretUnreadable
+from dunning.oauth import AuthorizationRevoked, ProviderUnreachable, REAUTHORIZE
 from dunning.rules import SKIP_REASON_LABELS, Reminder, plan
 from dunning.dberrors import retry_when_locked
 from dunning.runcounts import store_counts
 from dunning.runlock import (IMPORT_LOCK_ID, IMPORT_STALE_AFTER, LockBusy, LockHolder, acquire,
                              wait_while_held)
-from dunning.sender import DeliveryOptions, LineResult, OutboxItem, RunReport, Sender, SendLog
-from dunning.smtp import SmtpConfig, ascii_address
+from dunning.sender import (DeliveryOptions, LineResult, OutboxItem, RunReport, Sender, SendLog,
+                            connection_config)
+from dunning.smtp import ascii_address
 from models.delivery import LineStatus, OutboxLine, Run
 from models.settings import StationSettings
 
@@ -83,7 +85,7 @@ def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger
                         "ou a página Configurações.")
     settings = _settings_snapshot(row)
     try:
-        config = SmtpConfig.from_settings(settings, instance_path)
+        config = connection_config(settings, instance_path, session.get_bind(), options)
     except SecretUnreadable as exc:
         raise CannotRun(str(exc)) from exc
     if not ascii_address(config.sender_address):
@@ -95,6 +97,7 @@ def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger
     except LockBusy as exc:
         raise CannotRun(str(exc)) from exc
     try:
+        _fresh_token(config)
         marked = busy(lambda: _recover(session, options.clock()))
         due = plan(session, as_of, customer_code, now=options.clock())
         run_id = busy(lambda: _start(session, as_of, trigger, options.clock()))
@@ -139,6 +142,21 @@ def held_message(held: list) -> str:
     if any(h.reason == "creditor_incomplete" for h in held):
         message += " Complete o cadastro em Empresas e Contas (ou `flask --app app set-company`)."
     return message
+
+
+def _fresh_token(config) -> None:
+    """With OAuth 2.0 sign-in, a fresh access token before anything is queued: a refused
+    authorization stops the run here, with nothing recorded for any customer. (Refreshing on
+    every run, even one with nothing due, also keeps the refresh token from lapsing unused.)"""
+    if config.tokens is None:
+        return
+    try:
+        config.tokens.access_token()
+    except AuthorizationRevoked as exc:
+        raise CannotRun(f"A autorização OAuth 2.0 do e-mail falhou: {exc} {REAUTHORIZE}") from exc
+    except ProviderUnreachable as exc:
+        raise CannotRun(f"Não foi possível renovar a autorização OAuth 2.0 do e-mail: {exc}") \
+            from exc
 
 
 def _recover(session: Session, now: datetime) -> int:

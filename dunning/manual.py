@@ -13,9 +13,9 @@ from dunning.crypto import SecretUnreadable
 from dunning.delivery import RESENDABLE, CannotRun
 from dunning.runlock import LockBusy, acquire
 from dunning.sender import (DeliveryOptions, LineResult, OutboxItem, RunReport, Sender, SendLog,
-                            stop_message)
+                            connection_config, stop_message)
 from dunning.rules import stale_companies
-from dunning.smtp import Mailer, SmtpConfig, SmtpFailure, build_message, readdress
+from dunning.smtp import Mailer, SmtpFailure, build_message, readdress
 from models import Invoice
 from models.delivery import OutboxLine
 from models.settings import StationSettings
@@ -52,7 +52,7 @@ def resend_line(session: Session, line_id: int, instance_path: str | os.PathLike
     if not settings.smtp_configured:
         raise CannotRun("O servidor SMTP não está configurado.")
     try:
-        config = SmtpConfig.from_settings(settings, instance_path)
+        config = connection_config(settings, instance_path, session.get_bind(), options)
         lease = acquire(session, options.clock(), options.stale_after)
     except (SecretUnreadable, LockBusy) as exc:
         raise CannotRun(str(exc)) from exc
@@ -102,13 +102,17 @@ def _stale_companies_of(session: Session, customer_id: int, now: datetime) -> li
 
 
 def send_test_email(session: Session, address: str, instance_path: str | os.PathLike,
-                    now: datetime) -> tuple[int, str]:
-    """Send a short test message with the stored settings: (code, reply), or raise SmtpFailure."""
+                    now: datetime, options: DeliveryOptions | None = None) -> tuple[int, str]:
+    """Send a short test message with the stored settings: (code, reply), or raise SmtpFailure.
+
+    With OAuth 2.0 sign-in it refreshes the token as a run would (and records the outcome)."""
     settings = StationSettings.load(session)
+    session.commit()
     if not settings.smtp_configured:
         raise CannotRun("O servidor SMTP não está configurado.")
     try:
-        config = SmtpConfig.from_settings(settings, instance_path)
+        config = connection_config(settings, instance_path, session.get_bind(),
+                                   options or DeliveryOptions())
     except SecretUnreadable as exc:
         raise CannotRun(str(exc)) from exc
     text = (f"Esta é uma mensagem de teste enviada em {now:%d/%m/%Y %H:%M} pelo sistema de "

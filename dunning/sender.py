@@ -19,7 +19,8 @@ from dunning.dberrors import retry_when_locked
 from dunning.rules import Reminder
 from dunning.runcounts import RunCounts
 from dunning.runlock import STALE_AFTER, LockLost, RunLease
-from dunning.smtp import (AuthenticationFailed, Mailer, MaybeDelivered, Outgoing, PermanentFailure,
+from dunning.oauth import Endpoints, token_source
+from dunning.smtp import (AuthenticationFailed, AuthorizationFailed, Mailer, MaybeDelivered, Outgoing, PermanentFailure,
                           RunStopped, SmtpConfig, SmtpFailure, TemporaryFailure, Throttle,
                           build_message)
 from dunning.smtp_replies import explain
@@ -45,6 +46,7 @@ class DeliveryOptions:
     sleep: Callable[[float], None] = time.sleep
     import_wait: float = 600.0        # seconds a run waits for an invoice import to finish
     busy_limit: float = 3600.0        # seconds a write keeps retrying while the database is busy
+    oauth_endpoints: Endpoints = field(default_factory=Endpoints)
 
 
 @dataclass
@@ -83,6 +85,7 @@ class RunReport:
     lines: list[LineResult] = field(default_factory=list)
     marked_unknown: int = 0           # lines left `sending` by a dead run, found at the start
     held: list = field(default_factory=list)  # dunning.rules.HeldCompany: kept out of every message
+    reauthorize: bool = False         # stopped because the OAuth 2.0 authorization failed
 
     def count(self, *statuses: str) -> int:
         return sum(1 for line in self.lines if line.status in statuses)
@@ -119,8 +122,9 @@ class RunReport:
     def exit_code(self) -> int:
         """SPEC §6 and §9: 0 all sent or nothing due; 1 something failed, went out only in part,
         was left pending or `unknown` (in this run, or found after a dead one); 2 could not run
-        at all (stopped before anything reached the server)."""
-        if self.status == "stopped" and not (self.sent or self.unknown):
+        at all (stopped before anything reached the server) or lost its OAuth 2.0 authorization
+        (nothing more can go out until staff authorize again)."""
+        if self.status == "stopped" and (not (self.sent or self.unknown) or self.reauthorize):
             return 2
         if (self.failed or self.partial or self.unknown or self.pending or self.marked_unknown
                 or self.held):
@@ -331,6 +335,7 @@ class Sender:
             try:
                 mailer.ensure_connected()
             except RunStopped as exc:
+                self.report.reauthorize = isinstance(exc, AuthorizationFailed)
                 return self._stop(stop_message(exc))
             except SmtpFailure as exc:
                 unreachable = True
@@ -398,7 +403,18 @@ class Sender:
         self.report.message = message
 
 
+def connection_config(settings, instance_path, bind, options: DeliveryOptions) -> SmtpConfig:
+    """The SMTP settings for sending; with OAuth 2.0 sign-in, a token source whose refreshes are
+    recorded on the settings row through ``bind`` (an engine), committed at once."""
+    tokens = None
+    if settings.smtp_auth_method in ("microsoft", "google"):
+        tokens = token_source(settings, instance_path, bind, options.oauth_endpoints)
+    return SmtpConfig.from_settings(settings, instance_path, tokens)
+
+
 def stop_message(exc: SmtpFailure) -> str:
+    if isinstance(exc, AuthorizationFailed):
+        return f"Envio interrompido: a autorização OAuth 2.0 falhou. {exc.reply}"
     if isinstance(exc, AuthenticationFailed):
         return (f"O servidor SMTP recusou o usuário e a senha ({exc.code} {exc.reply}). Envio "
                 f"interrompido; corrija a senha em Configurações ou com configure-smtp.")

@@ -17,13 +17,14 @@ import socket
 import ssl
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Callable
 
 from dunning.addresses import is_valid_email
 from dunning.crypto import decrypt_secret
+from dunning.oauth import REAUTHORIZE, AuthorizationRevoked, ProviderUnreachable, xoauth2_string
 from dunning.statement import clean_header
 
 SECURITY_CHOICES = ("none", "starttls", "ssl")
@@ -74,6 +75,11 @@ class AuthenticationFailed(RunStopped):
     """The server refused the user and password (535): stop at once, do not lock the account."""
 
 
+class AuthorizationFailed(RunStopped):
+    """OAuth 2.0 sign-in no longer works: the provider refused to refresh the token
+    (``invalid_grant``) or the SMTP server refused the access token. Staff must authorize again."""
+
+
 @dataclass(frozen=True)
 class SmtpConfig:
     """What a connection and a message header need, read from the settings at send time."""
@@ -89,16 +95,21 @@ class SmtpConfig:
     reply_to: str = ""
     bcc: str = ""
     max_per_minute: int | None = None
+    # OAuth 2.0 sign-in (XOAUTH2): a dunning.oauth.TokenSource; None = user and password.
+    tokens: object | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_settings(cls, settings, instance_path) -> SmtpConfig:
-        """The stored settings (a StationSettings row), the password decrypted only now."""
+    def from_settings(cls, settings, instance_path, tokens=None) -> SmtpConfig:
+        """The stored settings (a StationSettings row), the password decrypted only now;
+        ``tokens`` signs in with OAuth 2.0 instead of the password."""
         return cls(host=settings.smtp_server, port=settings.smtp_port,
                    security=settings.smtp_security or "starttls", user=settings.smtp_user or "",
-                   password=decrypt_secret(instance_path, settings.smtp_password_encrypted),
+                   password="" if tokens else decrypt_secret(instance_path,
+                                                             settings.smtp_password_encrypted),
                    timeout=settings.smtp_timeout or 60, sender_address=settings.sender_address,
                    sender_name=settings.sender_name or "", reply_to=settings.reply_to or "",
-                   bcc=settings.bcc or "", max_per_minute=settings.max_per_minute or None)
+                   bcc=settings.bcc or "", max_per_minute=settings.max_per_minute or None,
+                   tokens=tokens)
 
     @property
     def sender_domain(self) -> str:
@@ -276,10 +287,25 @@ class Mailer:
             if cfg.security == "starttls":
                 conn.starttls(context=context)
                 conn.ehlo()
-            if cfg.user:
+            if cfg.tokens is not None:
+                _xoauth2(conn, cfg.user, cfg.tokens)
+            elif cfg.user:
                 _login(conn, cfg.user, cfg.password)
+        except AuthorizationRevoked as exc:
+            _quietly_close(conn)
+            raise AuthorizationFailed(None, f"{exc} {REAUTHORIZE}") from exc
+        except ProviderUnreachable as exc:
+            _quietly_close(conn)
+            raise TemporaryFailure(None, str(exc)) from exc
         except smtplib.SMTPAuthenticationError as exc:
             _quietly_close(conn)
+            if cfg.tokens is not None and exc.smtp_code < 500:
+                raise TemporaryFailure(exc.smtp_code, _text(exc.smtp_error)) from exc
+            if cfg.tokens is not None:
+                reply = f"O servidor SMTP recusou o token OAuth 2.0 ({exc.smtp_code} " \
+                        f"{_text(exc.smtp_error)})."
+                cfg.tokens.refused(reply)
+                raise AuthorizationFailed(exc.smtp_code, f"{reply} {REAUTHORIZE}") from exc
             raise AuthenticationFailed(exc.smtp_code, _text(exc.smtp_error)) from exc
         except smtplib.SMTPNotSupportedError as exc:
             _quietly_close(conn)
@@ -298,7 +324,12 @@ class Mailer:
         self._conn = conn
 
     def ensure_connected(self) -> None:
-        """Connect unless the batch's connection is still open."""
+        """Connect unless the batch's connection is still open. With OAuth 2.0, a connection
+        signed in with a token about to expire is replaced (SMTP cannot sign in again on the
+        same connection, and the server may end a session whose token has expired)."""
+        if self._conn is not None and self.config.tokens is not None \
+                and self.config.tokens.expiring():
+            self.close()
         if self._conn is None:
             self.connect()
 
@@ -395,6 +426,20 @@ def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
             conn.auth(mechanism, getattr(conn, f"auth_{mechanism.lower()}"))
             return
     conn.login(user, password)
+
+
+def _xoauth2(conn: smtplib.SMTP, user: str, tokens) -> None:
+    """SASL XOAUTH2 with a fresh access token, sent as the initial response. On a refused token
+    the server first sends a 334 with a base64 JSON error; the client answers with an empty line
+    and the server then replies 535, which smtplib raises as SMTPAuthenticationError."""
+    advertised = conn.esmtp_features.get("auth", "").upper().split()
+    if "XOAUTH2" not in advertised:
+        raise smtplib.SMTPNotSupportedError(
+            "o servidor não oferece autenticação OAuth 2.0 (AUTH XOAUTH2); confira o servidor e a "
+            "segurança (STARTTLS, porta 587)")
+    initial = xoauth2_string(user, tokens.access_token())
+    conn.auth("XOAUTH2", lambda challenge=None: initial if challenge is None else "",
+              initial_response_ok=True)
 
 
 def _worst(refused: dict[str, str]) -> tuple[int | None, str]:

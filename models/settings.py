@@ -1,6 +1,8 @@
 """Station settings ("Configuração da Estação > Internet > E-mail") and sending settings: one row."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -24,6 +26,17 @@ class StationSettings(db.Model):
     bcc: Mapped[str] = mapped_column(String(254), default="")
     smtp_timeout: Mapped[int] = mapped_column(default=60)
     max_per_minute: Mapped[int | None] = mapped_column(default=None)
+    # Sign-in: "password" (user + password above) or OAuth 2.0 XOAUTH2, "microsoft" or "google".
+    smtp_auth_method: Mapped[str] = mapped_column(String(10), default="password",
+                                                  server_default="password")
+    oauth_tenant: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    oauth_client_id: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    oauth_client_secret_encrypted: Mapped[str] = mapped_column(Text, default="", server_default="")
+    oauth_refresh_token_encrypted: Mapped[str] = mapped_column(Text, default="", server_default="")
+    oauth_account: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    oauth_refreshed_at: Mapped[datetime | None] = mapped_column(default=None)
+    oauth_failed_at: Mapped[datetime | None] = mapped_column(default=None)
+    oauth_error: Mapped[str] = mapped_column(Text, default="", server_default="")  # '' = working
 
     resend_interval_days: Mapped[int] = mapped_column(default=7)
     only_overdue: Mapped[bool] = mapped_column(default=False)
@@ -62,6 +75,10 @@ class StationSettings(db.Model):
     def smtp_configured(self) -> bool:
         """A run can only send once a server and a sender are known."""
         return bool(self.smtp_server and self.sender_address)
+
+    @property
+    def uses_oauth(self) -> bool:
+        return self.smtp_auth_method in ("microsoft", "google")
 
     @classmethod
     def load(cls, session: Session) -> StationSettings:

@@ -228,3 +228,26 @@ def smtp_tls_server(tmp_path, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", str(server.cafile))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def token_server(tmp_path, monkeypatch):
+    """A real OAuth 2.0 authority (HTTPS, 127.0.0.1) that msal and google-auth talk to; see
+    oauthserver. The requests library trusts its certificate."""
+    from oauthserver import TokenServer
+    server = TokenServer(tmp_path / "authority").start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.cafile))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def oauth_smtp_server(tmp_path, monkeypatch, token_server):
+    """A real SMTP server requiring STARTTLS and offering XOAUTH2, accepting only a live access
+    token of the right user from ``token_server``."""
+    from smtpserver import SmtpServer
+    (tmp_path / "smtp").mkdir()
+    server = SmtpServer(tmp_path / "smtp", tls=True, bearer=token_server.valid).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.cafile))
+    yield server
+    server.stop()

@@ -6,11 +6,16 @@ instead, ``stage="mail"`` at MAIL FROM (any address); a 421 reply also closes th
 Reply ``"DROP"`` at stage data closes the connection without replying. ``server.delay = 2``
 makes every DATA take two seconds (a slow server). With ``tls=True`` the server requires STARTTLS and AUTH (user ``station``, password ``s3cret``) with a self-signed certificate
 generated here; point ``SSL_CERT_FILE`` at ``server.cafile`` so that the client trusts it.
+``bearer=check`` (with ``tls=True``) also offers AUTH XOAUTH2, accepting a login only when
+``check(user, access_token)`` is true; a refused token gets the 334 JSON error challenge first,
+then 535, as Google and Microsoft answer.
 """
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import json
 import ipaddress
 import socket
 import ssl
@@ -23,7 +28,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, AuthResult, LoginPassword
 
 USER = "station"
 PASSWORD = "s3cret"
@@ -111,6 +116,35 @@ class _Handler:
         return "250 2.0.0 Ok: queued"
 
 
+class _OAuthHandler(_Handler):
+    """The handler plus the XOAUTH2 mechanism (aiosmtpd offers every ``auth_*`` method)."""
+
+    bearer = None           # check(user, token) -> bool
+    xoauth2: list = None    # (user, token, accepted) of every attempt
+
+    async def auth_XOAUTH2(self, server, args):
+        blob = args[1].encode() if len(args) > 1 else await server.challenge_auth("")
+        if blob is MISSING:
+            return AuthResult(success=False, handled=True)
+        if len(args) > 1:
+            try:
+                blob = base64.b64decode(blob, validate=True)
+            except ValueError:
+                return AuthResult(success=False, message="501 5.5.2 Cannot decode response")
+        fields = dict(part.split("=", 1) for part in blob.decode("utf-8", "replace").split("\x01")
+                      if "=" in part)
+        user, _, token = fields.get("user", ""), *fields.get("auth", "").partition("Bearer ")[1:]
+        accepted = bool(token) and self.bearer(user, token)
+        with self.lock:
+            self.xoauth2.append((user, token, accepted))
+        if accepted:
+            return AuthResult(success=True, auth_data=user)
+        await server.challenge_auth(json.dumps({"status": "401", "schemes": "bearer",
+                                                "scope": "https://mail.google.com/"}))
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.8 Username and Password not accepted")
+
+
 def _authenticator(server, session, envelope, mechanism, auth_data):
     ok = (isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode()
           and auth_data.password == PASSWORD.encode())
@@ -154,8 +188,11 @@ class SmtpServer:
 
     host = "127.0.0.1"
 
-    def __init__(self, folder: Path, tls: bool = False, implicit_tls: bool = False):
-        self.handler = _Handler()
+    def __init__(self, folder: Path, tls: bool = False, implicit_tls: bool = False,
+                 bearer=None):
+        self.handler = _OAuthHandler() if bearer else _Handler()
+        if bearer:
+            self.handler.bearer, self.handler.xoauth2 = bearer, []
         self.port = free_port()
         self.tls = tls or implicit_tls
         self.implicit_tls = implicit_tls
@@ -198,6 +235,12 @@ class SmtpServer:
     @delay.setter
     def delay(self, seconds: float) -> None:
         self.handler.delay = seconds
+
+    @property
+    def xoauth2_attempts(self) -> list[tuple[str, str, bool]]:
+        """Every XOAUTH2 sign-in: (user, access token, accepted)."""
+        with self.handler.lock:
+            return list(self.handler.xoauth2 or [])
 
     def script(self, address: str | None, reply: str, times: int = 1, stage: str = "rcpt") -> None:
         """Answer ``reply`` for ``address`` at ``stage`` (rcpt, mail or data), ``times`` times."""
