@@ -310,8 +310,9 @@ def export_policies_command(file: str | None) -> None:
 
 # configure-smtp and send-test-email live with the rest of the sending commands; backup and restore
 # with the backups; settings, settings set and set-company with the station settings;
-# configure-import and import-folder with the import folder.
-from blueprints import cli_backup, cli_delivery, cli_folder, cli_settings  # noqa: E402,F401
+# configure-import and import-folder with the import folder; authorize-smtp with the OAuth 2.0
+# sign-in.
+from blueprints import cli_backup, cli_delivery, cli_folder, cli_oauth, cli_settings  # noqa: E402,F401
 
 
 def run_reminder_job(app: Flask, date: str | None, dry_run: bool, as_json: bool,

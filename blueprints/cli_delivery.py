@@ -19,7 +19,7 @@ from dunning.delivery import (PARTIAL_LABEL, SKIP_LABELS, STATUS_LABELS, CannotR
 from dunning.dberrors import explain as explain_db
 from dunning.formatting import format_date
 from dunning.manual import send_test_email
-from dunning.oauth import Endpoints
+from dunning.oauth import AUTH_METHOD_LABELS, AUTH_METHODS, GOOGLE, MICROSOFT, PASSWORD, Endpoints
 from dunning.rules import UnknownCustomer
 from dunning.smtp import SECURITY_CHOICES, SmtpFailure, usable_address
 from dunning.smtp_replies import explain
@@ -107,6 +107,13 @@ def echo_report(report: RunReport) -> None:
 
 @bp.cli.command("configure-smtp")
 @click.option("--server", required=True, help="SMTP server host name")
+@click.option("--auth-method", default="password", type=click.Choice(AUTH_METHODS),
+              help="sign-in: password (user + password), microsoft or google (OAuth 2.0; then "
+                   "run authorize-smtp)")
+@click.option("--tenant", default="", help="Microsoft 365: directory (tenant) id or domain")
+@click.option("--client-id", default="", help="OAuth 2.0: application (client) id")
+@click.option("--client-secret-stdin", is_flag=True,
+              help="Google: read the OAuth client secret from standard input")
 @click.option("--port", required=True, type=click.IntRange(1, 65535), help="port (587, 465, 25)")
 @click.option("--security", required=True, type=click.Choice(SECURITY_CHOICES),
               help="none, starttls (usually port 587) or ssl (usually port 465)")
@@ -121,29 +128,79 @@ def echo_report(report: RunReport) -> None:
               help="seconds for every SMTP operation")
 @click.option("--max-per-minute", default=None, type=click.IntRange(1, 10000),
               help="cap on messages per minute (Microsoft 365: 30)")
-def configure_smtp_command(server, port, security, user, password_stdin, sender, sender_name,
-                           reply_to, bcc, timeout, max_per_minute) -> None:
-    """Store the station's SMTP settings (the password encrypted, never printed)."""
+def configure_smtp_command(server, auth_method, tenant, client_id, client_secret_stdin, port,
+                           security, user, password_stdin, sender, sender_name, reply_to, bcc,
+                           timeout, max_per_minute) -> None:
+    """Store the station's SMTP settings (the password and secrets encrypted, never printed)."""
     for label, address in (("--sender", sender), ("--reply-to", reply_to), ("--bcc", bcc)):
         if address and not usable_address(address):
             _fail(f"{label}: endereço de e-mail inválido '{address}' (sem acentos antes do @).")
+    _check_oauth_options(auth_method, tenant, client_id, client_secret_stdin, user,
+                         password_stdin)
+    secret = sys.stdin.readline().rstrip("\r\n") if client_secret_stdin else ""
+    if client_secret_stdin and not secret:
+        _fail("--client-secret-stdin: nenhum segredo recebido na entrada padrão.")
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else ""
     if password_stdin and not password:
         _fail("--password-stdin: nenhuma senha recebida na entrada padrão.")
+    current = StationSettings.load(db.session)
+    if auth_method == GOOGLE and not secret and not (
+            current.oauth_client_secret_encrypted and current.oauth_client_id == client_id):
+        _fail("--client-secret-stdin: informe o segredo do cliente OAuth do Google (client "
+              "secret) pela entrada padrão.")
     try:
-        save_smtp(db.session, current_app.instance_path,
-                  SmtpValues(server=server, port=port, security=security, user=user,
-                             sender_name=sender_name, sender_address=sender, reply_to=reply_to,
-                             bcc=bcc, timeout=timeout, max_per_minute=max_per_minute),
-                  new_password=password)
+        saved = save_smtp(
+            db.session, current_app.instance_path,
+            SmtpValues(server=server, port=port, security=security, user=user,
+                       sender_name=sender_name, sender_address=sender, reply_to=reply_to,
+                       bcc=bcc, timeout=timeout, max_per_minute=max_per_minute,
+                       auth_method=auth_method, oauth_tenant=tenant, oauth_client_id=client_id),
+            new_password=password, new_client_secret=secret)
     except SmtpSettingsError as exc:
         db.session.rollback()
         hint = " (--password-stdin)" if exc.field == "password" else ""
         _fail(f"{exc}{hint} Nada foi alterado.")
-    stored = "gravada (criptografada)" if password else (
-        "mantida" if StationSettings.load(db.session).smtp_password_encrypted else "nenhuma")
-    echo(f"SMTP configurado: {server}:{port} ({security}), remetente {sender}; "
-         f"senha {stored}.")
+    settings = StationSettings.load(db.session)
+    if auth_method == PASSWORD:
+        stored = "gravada (criptografada)" if password else (
+            "mantida" if settings.smtp_password_encrypted else "nenhuma")
+        dropped = "; autorização OAuth 2.0 descartada" if saved.authorization_forgotten else ""
+        echo(f"SMTP configurado: {server}:{port} ({security}), remetente {sender}; "
+             f"senha {stored}{dropped}.")
+        return
+    state = ("autorização anterior descartada (outro cliente, caixa de correio ou servidor); "
+             if saved.authorization_forgotten else "")
+    state += "senha gravada apagada (não é usada com OAuth 2.0); " if saved.password_forgotten else ""
+    state += ("autorização gravada para " + (settings.oauth_account or settings.smtp_user)
+              if settings.oauth_refresh_token_encrypted
+              else "falta autorizar: rode `flask --app app authorize-smtp`")
+    echo(f"SMTP configurado: {server}:{port} ({security}), remetente {sender}; entrada "
+         f"{AUTH_METHOD_LABELS[auth_method]}; {state}.")
+
+
+def _check_oauth_options(auth_method, tenant, client_id, client_secret_stdin, user,
+                         password_stdin) -> None:
+    """Each sign-in method's required options, or a pt-BR message and exit 2."""
+    if auth_method == PASSWORD:
+        for flag, given in (("--tenant", tenant), ("--client-id", client_id),
+                            ("--client-secret-stdin", client_secret_stdin)):
+            if given:
+                _fail(f"{flag} só vale com --auth-method microsoft ou google.")
+        return
+    if password_stdin:
+        _fail("--password-stdin não vale com OAuth 2.0: a senha não é usada (rode "
+              "`flask --app app authorize-smtp` depois de configurar).")
+    if not client_id.strip():
+        _fail("--client-id: informe o ID do aplicativo (client id) registrado no provedor.")
+    if auth_method == MICROSOFT and not tenant.strip():
+        _fail("--tenant: informe o ID do diretório (tenant id) do Microsoft Entra ID.")
+    if auth_method == GOOGLE and tenant:
+        _fail("--tenant só vale com --auth-method microsoft.")
+    if auth_method == MICROSOFT and client_secret_stdin:
+        _fail("--client-secret-stdin só vale com --auth-method google (o fluxo da Microsoft "
+              "não usa segredo).")
+    if auth_method == GOOGLE and not user:
+        _fail("--user: informe o endereço da conta Google que envia (ex.: cobranca@posto.com.br).")
 
 
 @bp.cli.command("send-test-email")

@@ -32,6 +32,10 @@ SECURITY_CHOICES = ("none", "starttls", "ssl")
 CLEARTEXT_REFUSED = ("Segurança \"Nenhuma\" com usuário e senha só é aceita para um servidor neste "
                      "computador (127.0.0.1 ou localhost): a senha passaria pela rede sem "
                      "criptografia. Use STARTTLS ou SSL/TLS.")
+# Nor may an OAuth 2.0 access token (whoever reads it can send as the mailbox until it expires).
+CLEARTEXT_TOKEN_REFUSED = ("Segurança \"Nenhuma\" com OAuth 2.0 só é aceita para um servidor neste "
+                           "computador (127.0.0.1 ou localhost): o token de acesso passaria pela "
+                           "rede sem criptografia. Use STARTTLS ou SSL/TLS.")
 
 
 def is_local_host(host: str) -> bool:
@@ -274,8 +278,11 @@ class Mailer:
         if not ascii_address(cfg.sender_address):
             raise RunStopped(None, "O endereço do remetente tem acentos ou caracteres especiais "
                                    "antes do @; configure um endereço só com letras sem acento.")
-        if cfg.user and cfg.security == "none" and not is_local_host(cfg.host):
-            raise RunStopped(None, CLEARTEXT_REFUSED)
+        if cfg.security == "none" and not is_local_host(cfg.host):
+            if cfg.tokens is not None:
+                raise RunStopped(None, CLEARTEXT_TOKEN_REFUSED)
+            if cfg.user:
+                raise RunStopped(None, CLEARTEXT_REFUSED)
         context = ssl.create_default_context()
         conn = None
         try:

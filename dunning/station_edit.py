@@ -1,7 +1,9 @@
 """Staff edits of the station settings from the browser: SMTP, sending, e-mail templates.
 
 The SMTP password is write-only: an empty value keeps the stored one; it is only ever stored
-encrypted (dunning.crypto).
+encrypted (dunning.crypto). So are the Google client secret and the OAuth 2.0 refresh token;
+an authorization belongs to one client, one mailbox and one server, so changing any of them
+forgets it (see save_smtp).
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dunning.crypto import encrypt_secret
-from dunning.smtp import CLEARTEXT_REFUSED, SECURITY_CHOICES, is_local_host
+from dunning.oauth import AUTH_METHODS, PASSWORD
+from dunning.smtp import (CLEARTEXT_REFUSED, CLEARTEXT_TOKEN_REFUSED, SECURITY_CHOICES,
+                          is_local_host)
 from dunning.levels import DEFAULT_LEVELS, Level, LevelsInvalid, check_levels, load_levels
 from dunning.rules import Reminder
 from dunning.statement import Templates, default_templates, sample_due_soon, sample_reminder
@@ -33,6 +37,9 @@ class SmtpValues:
     bcc: str
     timeout: int
     max_per_minute: int | None
+    auth_method: str = PASSWORD
+    oauth_tenant: str = ""
+    oauth_client_id: str = ""
 
 
 class SmtpSettingsError(ValueError):
@@ -54,14 +61,26 @@ def _destination(server: str, port: int, security: str, user: str) -> tuple:
 
 def check_smtp(settings: StationSettings, values: SmtpValues, new_password: str = "",
                forget_password: bool = False) -> None:
-    """SmtpSettingsError when saving ``values`` would let the stored password go elsewhere:
+    """SmtpSettingsError when saving ``values`` would let the stored password (or an OAuth 2.0
+    token) go elsewhere:
 
-    * it would be kept for another server, port, security mode or user (someone could point
-      the station at a server of theirs and read the password from the test e-mail);
+    * the password would be kept for another server, port, security mode or user (someone could
+      point the station at a server of theirs and read the password from the test e-mail);
     * it would cross the network in clear text (security none, server not on this PC).
+
+    With OAuth 2.0 sign-in no password is used, so none is asked for again: save_smtp forgets
+    the stored authorization instead when what it was given for changes. Its access tokens must
+    not cross the network in clear text either.
     """
     if values.security not in SECURITY_CHOICES:
         raise SmtpSettingsError("security", f"Segurança desconhecida: {values.security!r}.")
+    if values.auth_method not in AUTH_METHODS:
+        raise SmtpSettingsError("auth_method",
+                                f"Forma de entrada desconhecida: {values.auth_method!r}.")
+    if values.auth_method != PASSWORD:
+        if values.security == "none" and not is_local_host(values.server):
+            raise SmtpSettingsError("security", CLEARTEXT_TOKEN_REFUSED)
+        return
     keeps_stored = bool(settings.smtp_password_encrypted) and not new_password and not forget_password
     moved = _destination(values.server, values.port, values.security, values.user) != _destination(
         settings.smtp_server or "", settings.smtp_port, settings.smtp_security or "",
@@ -74,24 +93,66 @@ def check_smtp(settings: StationSettings, values: SmtpValues, new_password: str 
         raise SmtpSettingsError("security", CLEARTEXT_REFUSED)
 
 
-def save_smtp(session: Session, instance_path: str | os.PathLike, values: SmtpValues,
-              new_password: str = "", forget_password: bool = False) -> None:
-    """Store the SMTP settings; a non-empty ``new_password`` replaces the stored (encrypted) one.
+@dataclass(frozen=True)
+class SmtpSaved:
+    """What save_smtp threw away, for the confirmation staff see."""
 
-    Raises SmtpSettingsError (nothing stored) for what check_smtp refuses.
+    authorization_forgotten: bool = False  # a stored OAuth 2.0 authorization: authorize again
+    password_forgotten: bool = False       # a stored password, now that OAuth 2.0 signs in
+
+
+def _authorization_for(method: str, tenant: str, client_id: str, user: str, server: str,
+                       port: int, security: str) -> tuple:
+    """What an OAuth 2.0 authorization was given for: its client and mailbox, and the only
+    server its tokens may be sent to."""
+    return (method, tenant.strip(), client_id.strip(), user.strip().lower(),
+            server.strip().lower(), int(port or 0), security)
+
+
+def save_smtp(session: Session, instance_path: str | os.PathLike, values: SmtpValues,
+              new_password: str = "", forget_password: bool = False,
+              new_client_secret: str = "") -> SmtpSaved:
+    """Store the SMTP settings; a non-empty ``new_password`` replaces the stored (encrypted) one,
+    a non-empty ``new_client_secret`` the Google client secret.
+
+    Raises SmtpSettingsError (nothing stored) for what check_smtp refuses. A stored OAuth 2.0
+    authorization is forgotten when the method, tenant, client ID, user, server, port or
+    security changes (a changed account never reuses the old tokens) and when password sign-in
+    is chosen; a stored password is forgotten when OAuth 2.0 sign-in is chosen (it is not used
+    any more, and must not wait to be sent to whatever server is set up later).
     """
     settings = StationSettings.load(session)
     check_smtp(settings, values, new_password, forget_password)
+    oauth = values.auth_method != PASSWORD
+    given_for = _authorization_for(values.auth_method, values.oauth_tenant, values.oauth_client_id,
+                                   values.user, values.server, values.port, values.security)
+    authorization_forgotten = bool(settings.oauth_refresh_token_encrypted) and (
+        not oauth or given_for != _authorization_for(
+            settings.smtp_auth_method, settings.oauth_tenant or "",
+            settings.oauth_client_id or "", settings.smtp_user or "",
+            settings.smtp_server or "", settings.smtp_port, settings.smtp_security or ""))
+    if authorization_forgotten or not oauth:
+        settings.oauth_refresh_token_encrypted, settings.oauth_account = "", ""
+        settings.oauth_refreshed_at = settings.oauth_failed_at = None
+        settings.oauth_error = ""
+    password_forgotten = oauth and bool(settings.smtp_password_encrypted)
+    settings.smtp_auth_method = values.auth_method
+    settings.oauth_tenant = values.oauth_tenant.strip()
+    settings.oauth_client_id = values.oauth_client_id.strip()
+    if new_client_secret:
+        settings.oauth_client_secret_encrypted = encrypt_secret(instance_path, new_client_secret)
     settings.smtp_server, settings.smtp_port = values.server.strip(), values.port
     settings.smtp_security, settings.smtp_user = values.security, values.user.strip()
     settings.sender_name, settings.sender_address = values.sender_name.strip(), values.sender_address.strip()
     settings.reply_to, settings.bcc = values.reply_to.strip(), values.bcc.strip()
     settings.smtp_timeout, settings.max_per_minute = values.timeout, values.max_per_minute or None
-    if new_password:
-        settings.smtp_password_encrypted = encrypt_secret(instance_path, new_password)
-    elif forget_password:
+    if oauth or forget_password:
         settings.smtp_password_encrypted = ""
+    elif new_password:
+        settings.smtp_password_encrypted = encrypt_secret(instance_path, new_password)
     session.commit()
+    return SmtpSaved(authorization_forgotten, password_forgotten)
+    return forgotten
 
 
 def save_sending(session: Session, resend_interval_days: int, only_overdue: bool,

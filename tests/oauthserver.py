@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, unquote_plus, urlencode, urlparse
 
 from smtpserver import free_port, make_certificate
 
@@ -251,6 +251,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Basic "):  # RFC 6749 2.3.1: the client may authenticate either way
+            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            form.update(client_id=unquote_plus(client_id), client_secret=unquote_plus(secret))
         if self.path.endswith("/devicecode"):
             return self._json(200, self.authority.device_code(form))
         if self.path in (f"/{TENANT}/oauth2/v2.0/token", "/token"):
