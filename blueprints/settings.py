@@ -16,12 +16,15 @@ from wtforms.validators import (DataRequired, InputRequired, Length, NumberRange
                                 ValidationError)
 
 from blueprints.forms import PageForm
+from blueprints.oauth import AuthorizeForm
 from dunning import backup, settings_registry, station_edit
 from dunning.bank_calendar import CALENDAR_CHOICES, STATES
 from dunning.levels import MAX_LEVELS, LevelsInvalid, load_levels
 from dunning.delivery import CannotRun
 from dunning.manual import send_test_email
-from dunning.smtp import SmtpFailure, usable_address
+from dunning.oauth import AUTH_METHOD_LABELS, GOOGLE, MICROSOFT, PASSWORD, Endpoints
+from dunning.sender import DeliveryOptions
+from dunning.smtp import AuthorizationFailed, SmtpFailure, usable_address
 from dunning.smtp_replies import explain as explain_smtp_reply
 from dunning.statement import TEMPLATE_VARIABLES, Templates, render, validate_templates
 from models import StationSettings, db
@@ -38,6 +41,8 @@ def _usable_email(form, field) -> None:
 class SmtpForm(PageForm):
     """"Configuração da Estação > Internet > E-mail"."""
 
+    auth_method = SelectField("Forma de entrada", default=PASSWORD, choices=[
+        SelectChoice(value, label) for value, label in AUTH_METHOD_LABELS.items()])
     server = StringField("Servidor SMTP", validators=[DataRequired("Informe o servidor."), Length(max=255)])
     port = IntegerField("Porta", default=587, validators=[
         DataRequired("Informe a porta."), NumberRange(1, 65535, "Porta entre 1 e 65535.")])
@@ -47,6 +52,11 @@ class SmtpForm(PageForm):
     user = StringField("Usuário", validators=[Length(max=255)])
     password = PasswordField("Senha", validators=[Length(max=500)])
     forget_password = BooleanField("Apagar a senha gravada")
+    oauth_tenant = StringField("ID do diretório (tenant) — Microsoft 365",
+                               validators=[Length(max=100)])
+    oauth_client_id = StringField("ID do aplicativo (client ID)", validators=[Length(max=255)])
+    oauth_client_secret = PasswordField("Segredo do cliente (client secret) — Google",
+                                        validators=[Length(max=500)])
     sender_name = StringField("Nome do remetente", validators=[Length(max=200)])
     sender_address = StringField("E-mail do remetente", validators=[
         DataRequired("Informe o e-mail do remetente."), _usable_email, Length(max=254)])
@@ -56,6 +66,29 @@ class SmtpForm(PageForm):
         DataRequired("Informe o tempo limite."), NumberRange(1, 600, "Entre 1 e 600 segundos.")])
     max_per_minute = IntegerField("Máximo de mensagens por minuto", validators=[
         Optional(), NumberRange(1, 10000, "Entre 1 e 10000, ou vazio para sem limite.")])
+
+
+    def validate_oauth_tenant(self, field) -> None:
+        if self.auth_method.data == MICROSOFT and not (field.data or "").strip():
+            raise ValidationError("Informe o ID do diretório (tenant) do Microsoft Entra ID.")
+
+    def validate_oauth_client_id(self, field) -> None:
+        if self.auth_method.data != PASSWORD and not (field.data or "").strip():
+            raise ValidationError("Informe o ID do aplicativo (client ID) registrado no provedor.")
+
+    def validate_user(self, field) -> None:
+        if self.auth_method.data == GOOGLE and not (field.data or "").strip():
+            raise ValidationError("Informe o endereço da conta Google que envia.")
+
+    def check_client_secret(self, settings: StationSettings) -> bool:
+        """Google needs the client secret: typed now, or stored for this same client ID."""
+        if self.auth_method.data != GOOGLE or self.oauth_client_secret.data or (
+                settings.oauth_client_secret_encrypted
+                and settings.oauth_client_id == (self.oauth_client_id.data or "").strip()):
+            return True
+        self.oauth_client_secret.errors = [*self.oauth_client_secret.errors,
+                                           "Informe o segredo do cliente (client secret)."]
+        return False
 
 
 class TestEmailForm(PageForm):
@@ -143,7 +176,8 @@ def _settings() -> StationSettings:
 
 def _smtp_form(settings: StationSettings) -> SmtpForm:
     return SmtpForm(formdata=None, data={
-        "server": settings.smtp_server, "port": settings.smtp_port, "security": settings.smtp_security,
+        "auth_method": settings.smtp_auth_method, "oauth_tenant": settings.oauth_tenant,
+        "oauth_client_id": settings.oauth_client_id, "server": settings.smtp_server, "port": settings.smtp_port, "security": settings.smtp_security,
         "user": settings.smtp_user, "sender_name": settings.sender_name,
         "sender_address": settings.sender_address, "reply_to": settings.reply_to, "bcc": settings.bcc,
         "timeout": settings.smtp_timeout, "max_per_minute": settings.max_per_minute})
@@ -217,7 +251,8 @@ def _page(status: int = 200, preview=None, **forms):
                            levels_errors=forms.pop("levels_errors", []),
                            variables=TEMPLATE_VARIABLES, restore_form=ConfirmForm(formdata=None),
                            backup_now_form=ConfirmForm(formdata=None), backup=_backup_status(settings),
-                           **forms), status
+                           authorize_form=AuthorizeForm(formdata=None),
+                           auth_labels=AUTH_METHOD_LABELS, **forms), status
 
 
 @bp.route("/")
@@ -230,24 +265,38 @@ def index():
 def smtp():
     """Save the SMTP settings; an empty password field keeps the stored password."""
     form = SmtpForm()
-    if not form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if not (form.check_client_secret(_settings()) and valid):
         flash("Corrija os campos indicados; nada foi salvo.", "error:smtp")
         return _page(400, smtp_form=form)
+    oauth = form.auth_method.data != PASSWORD
     values = station_edit.SmtpValues(
         server=form.server.data, port=form.port.data, security=form.security.data,
         user=form.user.data or "", sender_name=form.sender_name.data or "",
         sender_address=form.sender_address.data, reply_to=form.reply_to.data or "",
-        bcc=form.bcc.data or "", timeout=form.timeout.data, max_per_minute=form.max_per_minute.data)
+        bcc=form.bcc.data or "", timeout=form.timeout.data, max_per_minute=form.max_per_minute.data,
+        auth_method=form.auth_method.data, oauth_tenant=form.oauth_tenant.data or "",
+        oauth_client_id=form.oauth_client_id.data or "")
     try:
-        station_edit.save_smtp(db.session, current_app.instance_path, values,
-                               new_password=form.password.data or "",
-                               forget_password=bool(form.forget_password.data))
+        saved = station_edit.save_smtp(
+            db.session, current_app.instance_path, values,
+            new_password="" if oauth else form.password.data or "",
+            forget_password=bool(form.forget_password.data),
+            new_client_secret=(form.oauth_client_secret.data or "")
+            if form.auth_method.data == GOOGLE else "")
     except station_edit.SmtpSettingsError as exc:
         db.session.rollback()
         getattr(form, exc.field).errors = [*getattr(form, exc.field).errors, str(exc)]
         flash("Corrija os campos indicados; nada foi salvo.", "error:smtp")
         return _page(400, smtp_form=form)
     flash("Configuração SMTP salva.", "success:smtp")
+    if saved.authorization_forgotten:
+        flash("A autorização OAuth 2.0 anterior foi descartada (outra forma de entrada, aplicativo, "
+              "caixa de correio ou servidor).", "warning:smtp")
+    if saved.password_forgotten:
+        flash("A senha gravada foi apagada: com OAuth 2.0 ela não é usada.", "warning:smtp")
+    if oauth and not _settings().oauth_refresh_token_encrypted:
+        flash("Falta autorizar o envio: clique em Autorizar.", "warning:autorizacao")
     return redirect(url_for("settings.index"))
 
 
@@ -259,10 +308,13 @@ def test_email():
         flash("Corrija o endereço indicado; nada foi enviado.", "error:teste")
         return _page(400, test_form=form)
     try:
-        code, reply = send_test_email(db.session, form.address.data.strip(),
-                                      current_app.instance_path, datetime.now())
+        code, reply = send_test_email(
+            db.session, form.address.data.strip(), current_app.instance_path, datetime.now(),
+            DeliveryOptions(oauth_endpoints=Endpoints.from_config(current_app.config)))
     except CannotRun as exc:
         flash(f"E-mail de teste não enviado: {exc}", "error:teste")
+    except AuthorizationFailed as exc:
+        flash(f"E-mail de teste não enviado: {exc.reply}", "error:teste")
     except SmtpFailure as exc:
         flash(f"E-mail de teste não enviado: {explain_smtp_reply(exc.code, exc.reply) or 'erro'}. "
               f"Resposta do servidor: {exc.code or ''} {exc.reply}", "error:teste")

@@ -53,9 +53,9 @@ def init_web(app: Flask) -> None:
 def register_pages(app: Flask) -> None:
     """Attach the browser pages' blueprints."""
     from blueprints import (auth, companies, customers, dashboard, groups, guide, imports,
-                            invoices, preview, runs, settings)
+                            invoices, oauth, preview, runs, settings)
     for module in (auth, dashboard, customers, groups, companies, invoices, imports, preview, runs,
-                   settings, guide):
+                   settings, guide, oauth):
         app.register_blueprint(module.bp)
 
 

@@ -1,0 +1,19 @@
+// Configurações › Autorizar Microsoft 365: ask the app every two seconds whether the sign-in at
+// Microsoft's page is done, and say so on the page (no reload, no outside scripts).
+(function () {
+  var box = document.getElementById("autorizacao-microsoft");
+  var status = document.getElementById("situacao");
+  if (!box || !status || status.dataset.state !== "waiting") { return; }
+  function poll() {
+    fetch(box.dataset.statusUrl, {credentials: "same-origin", cache: "no-store"})
+      .then(function (response) { return response.json(); })
+      .then(function (job) {
+        if (job.state === "waiting") { setTimeout(poll, 2000); return; }
+        status.dataset.state = job.state;
+        status.className = job.state === "done" ? "flash flash-success" : "flash flash-error";
+        status.textContent = job.message || "A autorização terminou.";
+      })
+      .catch(function () { setTimeout(poll, 5000); });
+  }
+  setTimeout(poll, 2000);
+}());
