@@ -13,13 +13,13 @@ import click
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from blueprints.cli import bp, echo, echo_waiting, import_wait
+from blueprints.cli import bp, echo, echo_waiting
 from dunning.delivery import (PARTIAL_LABEL, SKIP_LABELS, STATUS_LABELS, CannotRun, DeliveryOptions, RunReport,
                               run)
 from dunning.dberrors import explain as explain_db
 from dunning.formatting import format_date
 from dunning.manual import send_test_email
-from dunning.oauth import AUTH_METHOD_LABELS, AUTH_METHODS, GOOGLE, MICROSOFT, PASSWORD, Endpoints
+from dunning.oauth import AUTH_METHOD_LABELS, AUTH_METHODS, GOOGLE, MICROSOFT, PASSWORD
 from dunning.rules import UnknownCustomer
 from dunning.smtp import SECURITY_CHOICES, SmtpFailure, usable_address
 from dunning.smtp_replies import explain
@@ -29,12 +29,8 @@ from models import StationSettings, db
 
 
 def delivery_options() -> DeliveryOptions:
-    """Retry knobs from the app config (tests shorten the back-off)."""
-    config = current_app.config
-    return DeliveryOptions(attempts=int(config.get("SMTP_ATTEMPTS", 3)),
-                           backoff=float(config.get("SMTP_BACKOFF", 2.0)),
-                           import_wait=import_wait(),
-                           oauth_endpoints=Endpoints.from_config(config))
+    """Retry knobs, the import wait and the OAuth 2.0 providers from the app config."""
+    return DeliveryOptions.from_config(current_app.config)
 
 
 def send_reminders(as_of: date, customer: str | None, as_json: bool, at_least: int = 0) -> None:

@@ -17,7 +17,7 @@ from flask import (Blueprint, Flask, current_app, flash, redirect, render_templa
 from blueprints.forms import PageForm
 from blueprints.web import paginate_list
 from dunning.crypto import SecretUnreadable
-from dunning.delivery import CannotRun, run
+from dunning.delivery import CannotRun, DeliveryOptions, run
 from dunning.rules import UnknownCustomer, plan
 from dunning.runlock import busy
 from dunning.smtp import SmtpConfig
@@ -154,7 +154,8 @@ def start_run(app: Flask, as_of: date) -> SendNow:
     def job() -> None:
         with app.app_context():
             try:
-                report = run(db.session, as_of, app.instance_path, trigger="browser")
+                report = run(db.session, as_of, app.instance_path, trigger="browser",
+                             options=DeliveryOptions.from_config(app.config))
                 state.run_id = report.run_id
             except CannotRun as exc:
                 state.error = str(exc)

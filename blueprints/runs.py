@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 
 from blueprints.forms import PageForm
 from dunning import queries
-from dunning.delivery import RESENDABLE, CannotRun
+from dunning.delivery import RESENDABLE, CannotRun, DeliveryOptions
 from dunning.manual import resend_line, resend_recipients
 from blueprints.preview import run_in_progress
 from dunning.runcounts import counts_of
@@ -48,7 +48,8 @@ def resend(line_id: int):
     form, run_id = ConfirmForm(), line.run_id
     if form.validate_on_submit():
         try:
-            result = resend_line(db.session, line.id, current_app.instance_path)
+            result = resend_line(db.session, line.id, current_app.instance_path,
+                                 DeliveryOptions.from_config(current_app.config))
         except (CannotRun, ValueError) as exc:
             flash(f"Reenvio não feito: {exc}", "error")
         else:

@@ -22,7 +22,7 @@ from dunning.bank_calendar import CALENDAR_CHOICES, STATES
 from dunning.levels import MAX_LEVELS, LevelsInvalid, load_levels
 from dunning.delivery import CannotRun
 from dunning.manual import send_test_email
-from dunning.oauth import AUTH_METHOD_LABELS, GOOGLE, MICROSOFT, PASSWORD, Endpoints
+from dunning.oauth import AUTH_METHOD_LABELS, GOOGLE, MICROSOFT, PASSWORD
 from dunning.sender import DeliveryOptions
 from dunning.smtp import AuthorizationFailed, SmtpFailure, usable_address
 from dunning.smtp_replies import explain as explain_smtp_reply
@@ -310,7 +310,7 @@ def test_email():
     try:
         code, reply = send_test_email(
             db.session, form.address.data.strip(), current_app.instance_path, datetime.now(),
-            DeliveryOptions(oauth_endpoints=Endpoints.from_config(current_app.config)))
+            DeliveryOptions.from_config(current_app.config))
     except CannotRun as exc:
         flash(f"E-mail de teste não enviado: {exc}", "error:teste")
     except AuthorizationFailed as exc:

@@ -8,8 +8,9 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from dunning.freshness import CompanyAge, company_ages, max_data_age_hours
+from dunning.oauth import AUTH_METHOD_LABELS
 from dunning.runcounts import RunCounts, counts_of
-from models import Customer, ImportRecord, Invoice, OutboxLine, Run
+from models import Customer, ImportRecord, Invoice, OutboxLine, Run, StationSettings
 
 # Aging buckets of overdue money by days past the printed vencimento: (label, first day, last day).
 AGING_BUCKETS = (("1-30 dias", 1, 30), ("31-60 dias", 31, 60), ("61-90 dias", 61, 90),
@@ -24,6 +25,22 @@ class Bucket:
     label: str
     cents: int
     invoices: int
+
+
+@dataclass(frozen=True)
+class MailAuthorization:
+    """The OAuth 2.0 sign-in's health, for the Painel (None there with password sign-in)."""
+
+    method_label: str
+    account: str
+    authorized: bool
+    refreshed_at: datetime | None
+    failed_at: datetime | None
+    error: str
+
+    @property
+    def failing(self) -> bool:
+        return bool(self.error) or not self.authorized
 
 
 @dataclass
@@ -43,6 +60,7 @@ class Summary:
     data_ages: list[CompanyAge] = field(default_factory=list)  # per company, at the real clock
     max_data_age_hours: int = 24
     last_import: ImportRecord | None = None
+    authorization: MailAuthorization | None = None
 
     @property
     def stale_companies(self) -> int:
@@ -70,6 +88,7 @@ def summary(session: Session, as_of: date, problems_limit: int = 20,
         result.data_ages = company_ages(session, now, result.max_data_age_hours)
         result.last_import = session.scalar(
             select(ImportRecord).order_by(ImportRecord.id.desc()).limit(1))
+    result.authorization = mail_authorization(StationSettings.load(session))
     result.last_run = session.scalar(select(Run).order_by(Run.id.desc()).limit(1))
     if result.last_run is not None:
         result.last_run_counts = counts_of(session, [result.last_run])[result.last_run.id]
@@ -80,6 +99,17 @@ def summary(session: Session, as_of: date, problems_limit: int = 20,
                                               OutboxLine.refused != "")))
             .order_by(OutboxLine.id).limit(problems_limit)))
     return result
+
+
+def mail_authorization(settings: StationSettings) -> MailAuthorization | None:
+    """When the SMTP sign-in is OAuth 2.0: when it was last refreshed, and whether it fails."""
+    if not settings.uses_oauth:
+        return None
+    return MailAuthorization(AUTH_METHOD_LABELS[settings.smtp_auth_method],
+                             settings.oauth_account or settings.smtp_user,
+                             bool(settings.oauth_refresh_token_encrypted),
+                             settings.oauth_refreshed_at, settings.oauth_failed_at,
+                             settings.oauth_error)
 
 
 def _add_open_money(session: Session, result: Summary) -> None:

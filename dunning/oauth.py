@@ -253,7 +253,8 @@ def stored_client(settings, instance_path: str | os.PathLike, endpoints: Endpoin
 
 
 def token_source(settings, instance_path: str | os.PathLike, engine: Engine,
-                 endpoints: Endpoints) -> TokenSource:
+                 endpoints: Endpoints, now: Callable[[], datetime] = datetime.now,
+                 monotonic: Callable[[], float] = time.monotonic) -> TokenSource:
     """A TokenSource for the stored authorization whose outcomes are written to the settings row
     on a connection of their own (committed at once, whatever the caller's session does)."""
     client = stored_client(settings, instance_path, endpoints)
@@ -263,7 +264,7 @@ def token_source(settings, instance_path: str | os.PathLike, engine: Engine,
         with engine.begin() as conn:
             conn.execute(outcome_update(outcome, instance_path))
 
-    return TokenSource(client, refresh_token, record)
+    return TokenSource(client, refresh_token, record, now, monotonic)
 
 
 def outcome_update(outcome: Outcome, instance_path: str | os.PathLike):

@@ -47,6 +47,16 @@ class DeliveryOptions:
     import_wait: float = 600.0        # seconds a run waits for an invoice import to finish
     busy_limit: float = 3600.0        # seconds a write keeps retrying while the database is busy
     oauth_endpoints: Endpoints = field(default_factory=Endpoints)
+    monotonic: Callable[[], float] = time.monotonic   # when OAuth access tokens expire
+
+    @classmethod
+    def from_config(cls, config) -> DeliveryOptions:
+        """The app config's knobs: SMTP_ATTEMPTS, SMTP_BACKOFF (tests shorten the back-off),
+        IMPORT_WAIT_SECONDS and the OAuth 2.0 providers' addresses (Endpoints.from_config)."""
+        return cls(attempts=int(config.get("SMTP_ATTEMPTS", 3)),
+                   backoff=float(config.get("SMTP_BACKOFF", 2.0)),
+                   import_wait=float(config.get("IMPORT_WAIT_SECONDS", 600)),
+                   oauth_endpoints=Endpoints.from_config(config))
 
 
 @dataclass
@@ -408,7 +418,8 @@ def connection_config(settings, instance_path, bind, options: DeliveryOptions) -
     recorded on the settings row through ``bind`` (an engine), committed at once."""
     tokens = None
     if settings.smtp_auth_method in ("microsoft", "google"):
-        tokens = token_source(settings, instance_path, bind, options.oauth_endpoints)
+        tokens = token_source(settings, instance_path, bind, options.oauth_endpoints,
+                              options.clock, options.monotonic)
     return SmtpConfig.from_settings(settings, instance_path, tokens)
 
 

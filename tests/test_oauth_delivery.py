@@ -3,6 +3,7 @@ local authority (tests/oauthserver.py), the SMTP server accepting only live toke
 from __future__ import annotations
 
 import base64
+import time
 from datetime import datetime
 
 import pytest
@@ -20,9 +21,15 @@ from test_delivery import AS_OF, load_customers, lines
 REAUTHORIZE = "autorize novamente em configurações"
 
 
-def options(token_server) -> DeliveryOptions:
+def options(token_server, **knobs) -> DeliveryOptions:
     return DeliveryOptions(attempts=2, backoff=0.01,
-                           oauth_endpoints=Endpoints.from_config(token_server.config()))
+                           oauth_endpoints=Endpoints.from_config(token_server.config()), **knobs)
+
+
+def hour_later_after_first_message(smtp):
+    """A monotonic clock that jumps an hour once the server has the first message: the access
+    token obtained at the start expires in the middle of the run, whatever the machine's load."""
+    return lambda: time.monotonic() + (3600 if smtp.received else 0)
 
 
 def authorize_station(app, session, smtp, token_server, method: str = "microsoft",
@@ -96,10 +103,9 @@ def test_a_token_that_expires_mid_run_is_refreshed_and_the_run_goes_on(
         app, session, oauth_smtp_server, token_server):
     addresses = load_customers(session, count=3)
     authorize_station(app, session, oauth_smtp_server, token_server)
-    token_server.lifetimes = [1.0]          # the first access token lasts one second
-    oauth_smtp_server.delay = 0.6           # so it expires while the second message goes out
 
-    report = run(session, AS_OF, app.instance_path, options=options(token_server))
+    report = run(session, AS_OF, app.instance_path, options=options(
+        token_server, monotonic=hour_later_after_first_message(oauth_smtp_server)))
 
     assert (report.exit_code, report.sent) == (0, 3)
     assert [len(oauth_smtp_server.messages_to(a)) for a in addresses] == [1, 1, 1]
@@ -133,18 +139,16 @@ def test_a_revoked_authorization_stops_the_run_before_anything_is_queued(
 
 
 def test_a_refresh_refused_mid_run_stops_it_at_once_with_exit_2(
-        app, session, oauth_smtp_server, token_server, runner):
+        app, session, oauth_smtp_server, token_server):
     load_customers(session, count=3)
     authorize_station(app, session, oauth_smtp_server, token_server)
-    app.config.update(token_server.config(), SMTP_ATTEMPTS=2, SMTP_BACKOFF=0.01)
-    token_server.lifetimes = [1.0]
     token_server.refuse_after = 1           # the refresh after the first one: invalid_grant
-    oauth_smtp_server.delay = 1.1           # the token expires during the first message
 
-    result = runner.invoke(args=["email-pendencia-financeira", "--date", AS_OF.isoformat()])
+    report = run(session, AS_OF, app.instance_path, options=options(
+        token_server, monotonic=hour_later_after_first_message(oauth_smtp_server)))
 
-    assert result.exit_code == 2, result.output
-    assert REAUTHORIZE in result.output.lower()
+    assert (report.exit_code, report.status, report.sent) == (2, "stopped", 1)
+    assert REAUTHORIZE in report.message.lower() and "invalid_grant" in report.message
     assert len(oauth_smtp_server.received) == 1
     statuses = sorted(line.status for line in lines(session).values())
     assert statuses == ["pending", "pending", "sent"]   # nothing marked failed

@@ -225,3 +225,42 @@ def test_the_device_code_page_finishes_by_itself_in_a_real_browser(
         expect(page.locator("#situacao")).to_contain_text(f"Autorização concluída para {MS_USER}")
     finally:
         context.close()
+
+
+def test_the_painel_shows_the_last_refresh_and_warns_when_it_fails(
+        staff, oauth_app, token_server, oauth_smtp_server):
+    from dunning.delivery import CannotRun, run
+    from test_delivery import AS_OF, load_customers
+    from test_oauth_delivery import authorize_station, options
+
+    with oauth_app.app_context():
+        load_customers(db.session, count=1)
+        authorize_station(oauth_app, db.session, oauth_smtp_server, token_server)
+        html = staff.get("/").get_data(as_text=True)
+        assert "Microsoft 365 (OAuth 2.0)" in html and "última renovação —" in html
+
+        assert run(db.session, AS_OF, oauth_app.instance_path,
+                   options=options(token_server)).sent == 1
+        html = staff.get("/").get_data(as_text=True)
+        refreshed = settings(oauth_app).oauth_refreshed_at.strftime("%d/%m/%Y %H:%M")
+        assert f"autorizado para {MS_USER}; última renovação {refreshed}" in html
+        assert "flash-error" not in html
+
+        token_server.revoke()
+        with pytest.raises(CannotRun):
+            run(db.session, AS_OF, oauth_app.instance_path, options=options(token_server))
+        html = staff.get("/").get_data(as_text=True)
+        assert 'role="alert"' in html and "a autorização está falhando desde" in html
+        assert "invalid_grant" in html and "Autorize novamente em Configurações" in html
+        settings_page = staff.get("/configuracoes/").get_data(as_text=True)
+        assert "A autorização está falhando" in settings_page
+
+
+def test_the_painel_says_so_when_oauth_is_chosen_but_not_authorized(staff, app):
+    staff.post("/configuracoes/smtp", data=MICROSOFT_FORM)
+    html = staff.get("/").get_data(as_text=True)
+    assert "ainda não autorizado" in html and "Autorizar em Configurações" in html
+
+
+def test_the_painel_with_password_sign_in_shows_no_authorization(staff):
+    assert "autorizacao-email" not in staff.get("/").get_data(as_text=True)
