@@ -17,3 +17,23 @@
   }
   setTimeout(poll, 2000);
 }());
+
+// Configurações › SMTP: show only the fields of the chosen sign-in method (all of them stay in
+// the page without scripts, each with its own hint).
+(function () {
+  var method = document.getElementById("auth_method");
+  if (!method) { return; }
+  var only = {password: ["password", "forget_password"], microsoft: ["oauth_tenant", "oauth_client_id"],
+              google: ["oauth_client_id", "oauth_client_secret"]};
+  var all = ["password", "forget_password", "oauth_tenant", "oauth_client_id", "oauth_client_secret"];
+  function show() {
+    var wanted = only[method.value] || [];
+    all.forEach(function (id) {
+      var input = document.getElementById(id);
+      var box = input && input.closest(".field");
+      if (box) { box.hidden = wanted.indexOf(id) < 0; }
+    });
+  }
+  method.addEventListener("change", show);
+  show();
+}());

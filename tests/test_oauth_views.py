@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from dunning.crypto import decrypt_secret, encrypt_secret
 from models import StationSettings, db
 from oauthserver import GOOGLE_CLIENT, GOOGLE_SECRET, GOOGLE_USER, MS_CLIENT, MS_USER, TENANT
-from test_e2e import browser, live_server  # noqa: F401 - fixtures
+from test_e2e import browser, live_server, shot  # noqa: F401 - fixtures
 from test_oauth_cli import approve_when_asked
 
 FORM = {"server": "smtp.office365.com", "port": "587", "security": "starttls",
@@ -223,6 +223,13 @@ def test_the_device_code_page_finishes_by_itself_in_a_real_browser(
         expect(page.get_by_text("Aguardando a autorização")).to_be_visible()
         token_server.approve(code)
         expect(page.locator("#situacao")).to_contain_text(f"Autorização concluída para {MS_USER}")
+        shot(page, "oauth-microsoft-390px")
+        page.goto("/configuracoes/#autorizacao")
+        expect(page.get_by_text(f"Autorizado para {MS_USER}")).to_be_visible()
+        shot(page, "oauth-configuracoes-390px")
+        page.goto("/")
+        expect(page.locator("#autorizacao-email")).to_contain_text("última renovação")
+        shot(page, "oauth-painel-390px")
     finally:
         context.close()
 
