@@ -175,10 +175,15 @@ def test_google_return_with_a_wrong_state_or_a_refusal(staff, oauth_app, token_s
 def test_google_from_another_computer_is_refused_with_the_loopback_address(
         staff, oauth_app, token_server):
     staff.post("/configuracoes/smtp", data=GOOGLE_FORM)
+    oauth_app.config["ALLOWED_HOSTS"] = [*oauth_app.config["ALLOWED_HOSTS"], "192.168.0.10"]
     lan = "http://192.168.0.10:8080"
     staff.post("/entrar", base_url=lan, data={"username": "caixa", "password": "senha-segura-1"})
     response = staff.post("/configuracoes/oauth/autorizar", base_url=lan, follow_redirects=True)
-    assert "http://127.0.0.1:8080" in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "volta para o próprio computador da estação" in html
+    assert "http://127.0.0.1:8080 (não por 192.168.0.10:8080)" in html
+    assert token_server.codes == {}
 
 
 def test_changing_the_method_to_password_forgets_the_authorization(staff, app):
