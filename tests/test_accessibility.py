@@ -332,12 +332,16 @@ FORM_ERRORS = {
     "imports.policies": [_err_import_policies, _done_import_policies],
     # Only a button: nothing to get wrong.
     "settings.restore_templates": None, "settings.backup_now": None, "auth.logout": None,
+    # Only a button; its pages (device code, Configurações' OAuth block) are checked in
+    # tests/test_oauth_views.py with a real authority.
+    "oauth.authorize": None,
     # A confirmed action (its GET page, the confirmation, is checked as a page).
     "preview.send_now": None, "runs.resend": None,
     # Checked logged out, below.
     "auth.login": None, "auth.setup": None,
 }
-NOT_PAGES = {"static", "favicon", "imports.export", "guide.image"}  # a stylesheet, the icon, a CSV, a picture
+NOT_PAGES = {"static", "favicon", "imports.export", "guide.image",  # a stylesheet, the icon, a CSV,
+              "oauth.status"}  # a picture, the device-code page's JSON
 LOGGED_OUT = {"auth.login", "auth.setup"}  # checked first, before any user exists
 
 

@@ -205,6 +205,8 @@ def test_the_device_code_page_finishes_by_itself_in_a_real_browser(
     from dunning.users import create_user
     with oauth_app.app_context():
         create_user(db.session, "gerente", "senha-do-gerente")
+    from test_accessibility import Checker
+    check = Checker()
     context = browser.new_context(base_url=live_server, viewport={"width": 390, "height": 800},
                                   locale="pt-BR")
     page = context.new_page()
@@ -226,15 +228,20 @@ def test_the_device_code_page_finishes_by_itself_in_a_real_browser(
         page.get_by_role("button", name="Autorizar", exact=True).click()
         code = page.locator("#codigo").inner_text()
         expect(page.get_by_text("Aguardando a autorização")).to_be_visible()
+        check(page, "autorizar Microsoft 365: aguardando")
         token_server.approve(code)
         expect(page.locator("#situacao")).to_contain_text(f"Autorização concluída para {MS_USER}")
+        check(page, "autorizar Microsoft 365: concluída")
         shot(page, "oauth-microsoft-390px")
         page.goto("/configuracoes/#autorizacao")
         expect(page.get_by_text(f"Autorizado para {MS_USER}")).to_be_visible()
+        check(page, "configurações com OAuth 2.0")
         shot(page, "oauth-configuracoes-390px")
         page.goto("/")
         expect(page.locator("#autorizacao-email")).to_contain_text("última renovação")
+        check(page, "painel com OAuth 2.0")
         shot(page, "oauth-painel-390px")
+        check.assert_clean()
     finally:
         context.close()
 
