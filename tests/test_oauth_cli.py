@@ -191,3 +191,19 @@ def test_authorize_smtp_google_through_the_loopback_redirect(
     row = settings(session)
     refresh_token = decrypt_secret(app.instance_path, row.oauth_refresh_token_encrypted)
     assert refresh_token in token_server.live_refresh_tokens()
+
+
+def test_the_sign_in_method_and_ids_are_station_settings(runner, session):
+    for name, value in (("smtp_entrada", "microsoft"), ("oauth_tenant", TENANT),
+                        ("oauth_client_id", MS_CLIENT)):
+        result = runner.invoke(args=["settings", "set", name, value])
+        assert result.exit_code == 0, result.output
+    row = settings(session)
+    assert (row.smtp_auth_method, row.oauth_tenant, row.oauth_client_id) == (
+        "microsoft", TENANT, MS_CLIENT)
+    listed = runner.invoke(args=["settings"]).output
+    assert "smtp_entrada" in listed and "microsoft" in listed
+
+    refused = runner.invoke(args=["settings", "set", "smtp_entrada", "yahoo"])
+    assert refused.exit_code != 0 and "senha" in refused.output
+    assert settings(session).smtp_auth_method == "microsoft"
