@@ -17,7 +17,7 @@ from dunning.delivery import SKIP_LABELS, STATUS_LABELS
 from dunning.rules import SKIP_REASON_LABELS
 from dunning.runlock import LockBusy, LockHolder
 from dunning.sender import stop_message
-from dunning.smtp import AuthenticationFailed
+from dunning.smtp import AuthenticationFailed, AuthorizationFailed
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "guia-da-estacao.md"
@@ -63,6 +63,11 @@ def test_run_stops_and_refusals_are_in_the_guide():
         "Corrija os campos indicados; nada foi salvo.",
         "Formulário expirado",
         "Backup não feito",
+        stop_message(AuthorizationFailed(None, "Microsoft recusou a autorização")),
+        "A autorização OAuth 2.0 do e-mail falhou",
+        "Autorize novamente em Configurações",
+        "Falta autorizar o envio",
+        "Ainda não autorizado",
         "Restauração recusada",
         "enviado em parte", "o arquivo está vazio", "Aviso: não foi possível gravar o registro",
         "o arquivo é uma planilha do Excel (.xlsx), não um CSV", "já está em uso",
