@@ -156,14 +156,14 @@ def test_changing_the_client_forgets_the_authorization(app, runner, session, tok
 
 
 def test_authorize_smtp_google_through_the_loopback_redirect(
-        app, runner, session, token_server, db_path, tmp_path):
+        app, runner, session, token_server, db_url, tmp_path):
     instance = tmp_path / "instance"
     (instance / "config.py").write_text(
         "".join(f"{k} = {v!r}\n" for k, v in token_server.config().items()))
     assert runner.invoke(args=[*BASE, "--auth-method", "google", "--client-id", GOOGLE_CLIENT,
                                "--user", GOOGLE_USER, "--client-secret-stdin"],
                          input=GOOGLE_SECRET + "\n").exit_code == 0
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_path}",
+    env = {**os.environ, "DATABASE_URL": db_url,
            "APPLIANCE_INSTANCE": str(instance), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "authorize-smtp",
                              "--no-browser"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
