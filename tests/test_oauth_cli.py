@@ -207,3 +207,16 @@ def test_the_sign_in_method_and_ids_are_station_settings(runner, session):
     refused = runner.invoke(args=["settings", "set", "smtp_entrada", "yahoo"])
     assert refused.exit_code != 0 and "senha" in refused.output
     assert settings(session).smtp_auth_method == "microsoft"
+
+
+def test_pointing_the_station_at_another_server_forgets_the_authorization(
+        app, runner, session, token_server):
+    app.config.update(token_server.config())
+    assert runner.invoke(args=MICROSOFT).exit_code == 0
+    approve_when_asked(token_server)
+    assert runner.invoke(args=["authorize-smtp"]).exit_code == 0
+
+    result = runner.invoke(args=[*MICROSOFT, "--server", "smtp.outro.example.com"])
+
+    assert "autorização anterior descartada" in result.output
+    assert settings(session).oauth_refresh_token_encrypted == ""
