@@ -36,7 +36,7 @@ def settings_command(ctx: click.Context) -> None:
 def settings_set_command(name: str, value: str) -> None:
     """Change one station setting, validated as in the browser (exit 1 when refused)."""
     try:
-        shown = set_value(db.session, name, value)
+        stored = set_value(db.session, name, value)
     except UnknownSetting:
         click.echo(f"Erro: configuração desconhecida '{name}'. Veja os nomes com "
                    "`flask --app app settings`.", err=True)
@@ -45,7 +45,9 @@ def settings_set_command(name: str, value: str) -> None:
         db.session.rollback()
         click.echo(f"Erro: {exc} Nada foi alterado.", err=True)
         sys.exit(1)
-    click.echo(f"{name.strip().lower()} = {shown if shown else '(vazio)'}")
+    click.echo(f"{name.strip().lower()} = {stored.shown if stored.shown else '(vazio)'}")
+    for note in stored.notes:
+        click.echo(f"Atenção: {note}")
 
 
 @bp.cli.command("set-company")

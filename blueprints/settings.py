@@ -290,13 +290,10 @@ def smtp():
         flash("Corrija os campos indicados; nada foi salvo.", "error:smtp")
         return _page(400, smtp_form=form)
     flash("Configuração SMTP salva.", "success:smtp")
-    if saved.authorization_forgotten:
-        flash("A autorização OAuth 2.0 anterior foi descartada (outra forma de entrada, aplicativo, "
-              "caixa de correio ou servidor).", "warning:smtp")
-    if saved.password_forgotten:
-        flash("A senha gravada foi apagada: com OAuth 2.0 ela não é usada.", "warning:smtp")
+    for note in saved.notes():
+        flash(note, "warning:smtp")
     if oauth and not _settings().oauth_refresh_token_encrypted:
-        flash("Falta autorizar o envio: clique em Autorizar.", "warning:autorizacao")
+        flash("Falta autorizar o envio: clique em Autorizar, logo abaixo.", "warning:smtp")
     return redirect(url_for("settings.index"))
 
 

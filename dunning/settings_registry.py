@@ -7,7 +7,7 @@ registers it here (``register``), so the command line and the form never disagre
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sqlalchemy.orm import Session
@@ -16,6 +16,7 @@ from dunning.bank_calendar import CALENDAR_CHOICES, STATES, parse_extra_dates
 from dunning.charges import (MAX_INTEREST_BP_MONTH, MAX_LATE_FEE_BP, format_percent,
                              parse_percent)
 from dunning.smtp import SECURITY_CHOICES, usable_address
+from dunning.station_edit import SMTP_COLUMNS, SmtpSettingsError, change_smtp_setting
 from models import StationSettings
 
 # Bounds shared with the browser forms (blueprints/settings.py).
@@ -189,14 +190,33 @@ def current_values(session: Session) -> list[tuple[Setting, str]]:
     return [(setting, setting.show(getattr(row, setting.attr))) for setting in REGISTRY.values()]
 
 
-def set_value(session: Session, name: str, value: str) -> str:
-    """Validate and store one setting; returns the stored value as text. Raises UnknownSetting,
-    or ValueError (pt-BR) leaving the data unchanged."""
+@dataclass(frozen=True)
+class Stored:
+    """What ``settings set`` stored: the value as text, and pt-BR notes on what else changed
+    (an SMTP setting may forget the OAuth 2.0 authorization or the password, see save_smtp)."""
+
+    shown: str
+    notes: list[str] = field(default_factory=list)
+
+
+def set_value(session: Session, name: str, value: str) -> Stored:
+    """Validate and store one setting. Raises UnknownSetting, or ValueError (pt-BR) leaving the
+    data unchanged. The SMTP ones go through dunning.station_edit.save_smtp, as the form's do:
+    moving a stored password needs it typed again, changing what an OAuth 2.0 authorization
+    was given for forgets it."""
     setting = REGISTRY.get(name.strip().lower())
     if setting is None:
         raise UnknownSetting(name)
     parsed = setting.parse(value)
+    if setting.attr in SMTP_COLUMNS:
+        try:
+            saved = change_smtp_setting(session, setting.attr, parsed)
+        except SmtpSettingsError as exc:
+            hint = (" Use `flask --app app configure-smtp` com --password-stdin."
+                    if exc.field == "password" else "")
+            raise ValueError(f"{exc}{hint}") from exc
+        return Stored(setting.show(parsed), saved.notes())
     row = StationSettings.load(session)
     setattr(row, setting.attr, parsed)
     session.commit()
-    return setting.show(parsed)
+    return Stored(setting.show(parsed))

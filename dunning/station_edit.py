@@ -8,7 +8,7 @@ forgets it (see save_smtp).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -100,6 +100,16 @@ class SmtpSaved:
     authorization_forgotten: bool = False  # a stored OAuth 2.0 authorization: authorize again
     password_forgotten: bool = False       # a stored password, now that OAuth 2.0 signs in
 
+    def notes(self) -> list[str]:
+        """pt-BR sentences telling staff what was thrown away."""
+        return ([AUTHORIZATION_FORGOTTEN] if self.authorization_forgotten else []) + (
+            [PASSWORD_FORGOTTEN] if self.password_forgotten else [])
+
+
+AUTHORIZATION_FORGOTTEN = ("A autorização OAuth 2.0 anterior foi descartada (outra forma de "
+                           "entrada, aplicativo, caixa de correio ou servidor): autorize de novo.")
+PASSWORD_FORGOTTEN = "A senha gravada foi apagada: com OAuth 2.0 ela não é usada."
+
 
 def _authorization_for(method: str, tenant: str, client_id: str, user: str, server: str,
                        port: int, security: str) -> tuple:
@@ -109,11 +119,12 @@ def _authorization_for(method: str, tenant: str, client_id: str, user: str, serv
             server.strip().lower(), int(port or 0), security)
 
 
-def save_smtp(session: Session, instance_path: str | os.PathLike, values: SmtpValues,
+def save_smtp(session: Session, instance_path: str | os.PathLike | None, values: SmtpValues,
               new_password: str = "", forget_password: bool = False,
               new_client_secret: str = "") -> SmtpSaved:
     """Store the SMTP settings; a non-empty ``new_password`` replaces the stored (encrypted) one,
-    a non-empty ``new_client_secret`` the Google client secret.
+    a non-empty ``new_client_secret`` the Google client secret (``instance_path`` holds the key
+    they are encrypted with; None when neither is given).
 
     Raises SmtpSettingsError (nothing stored) for what check_smtp refuses. A stored OAuth 2.0
     authorization is forgotten when the method, tenant, client ID, user, server, port or
@@ -153,6 +164,37 @@ def save_smtp(session: Session, instance_path: str | os.PathLike, values: SmtpVa
     session.commit()
     return SmtpSaved(authorization_forgotten, password_forgotten)
     return forgotten
+
+
+# The column of each SMTP setting and the SmtpValues field it fills: `settings set` changes one
+# through save_smtp, so it meets the same rules as the form (password again, authorization
+# forgotten, no clear text).
+SMTP_COLUMNS = {"smtp_server": "server", "smtp_port": "port", "smtp_security": "security",
+                "smtp_user": "user", "sender_name": "sender_name",
+                "sender_address": "sender_address", "reply_to": "reply_to", "bcc": "bcc",
+                "smtp_timeout": "timeout", "max_per_minute": "max_per_minute",
+                "smtp_auth_method": "auth_method", "oauth_tenant": "oauth_tenant",
+                "oauth_client_id": "oauth_client_id"}
+
+
+def stored_smtp_values(settings: StationSettings) -> SmtpValues:
+    """The SMTP settings as stored, as the form would send them back unchanged."""
+    return SmtpValues(
+        server=settings.smtp_server or "", port=settings.smtp_port or 0,
+        security=settings.smtp_security or "starttls", user=settings.smtp_user or "",
+        sender_name=settings.sender_name or "", sender_address=settings.sender_address or "",
+        reply_to=settings.reply_to or "", bcc=settings.bcc or "",
+        timeout=settings.smtp_timeout or 60, max_per_minute=settings.max_per_minute or None,
+        auth_method=settings.smtp_auth_method or PASSWORD,
+        oauth_tenant=settings.oauth_tenant or "", oauth_client_id=settings.oauth_client_id or "")
+
+
+def change_smtp_setting(session: Session, column: str, value) -> SmtpSaved:
+    """Store one SMTP setting (a column of SMTP_COLUMNS), the others as they are, under
+    save_smtp's rules. Raises SmtpSettingsError, storing nothing."""
+    settings = StationSettings.load(session)
+    values = replace(stored_smtp_values(settings), **{SMTP_COLUMNS[column]: value})
+    return save_smtp(session, None, values)
 
 
 def save_sending(session: Session, resend_interval_days: int, only_overdue: bool,
