@@ -53,16 +53,23 @@ def _back():
     return redirect(url_for("settings.index") + "#autorizacao")
 
 
+def _say(message: str, kind: str) -> None:
+    """Flash ``message`` inside Configurações' authorization box, or in the SMTP section while
+    no OAuth 2.0 method is chosen (there is no box then)."""
+    section = "autorizacao" if StationSettings.load(db.session).uses_oauth else "smtp"
+    flash(message, f"{kind}:{section}")
+
+
 @bp.route("/autorizar", methods=["POST"])
 def authorize():
     """Start the authorization of the stored sign-in method."""
     if not AuthorizeForm().validate_on_submit():
-        flash("Formulário expirado; tente de novo.", "error")
+        _say("Formulário expirado; tente de novo.", "error")
         return _back()
     settings = StationSettings.load(db.session)
     db.session.commit()
     if not settings.uses_oauth:
-        flash("Escolha Microsoft 365 ou Google na forma de entrada e salve antes de autorizar.",
+        _say("Escolha Microsoft 365 ou Google na forma de entrada e salve antes de autorizar.",
               "error")
         return _back()
     try:
@@ -72,9 +79,9 @@ def authorize():
             return _start_microsoft(client)
         return _start_google(client)
     except SecretUnreadable as exc:
-        flash(str(exc), "error")
+        _say(str(exc), "error")
     except (AuthorizationRevoked, ProviderUnreachable) as exc:
-        flash(f"Autorização não iniciada: {exc}", "error")
+        _say(f"Autorização não iniciada: {exc}", "error")
     return _back()
 
 
@@ -131,7 +138,7 @@ def status():
 def _start_google(client):
     address = urlsplit(f"//{request.host}")
     if address.hostname not in LOOPBACK_HOSTS:
-        flash(f"A autorização do Google volta para o próprio computador da estação: abra esta "
+        _say(f"A autorização do Google volta para o próprio computador da estação: abra esta "
               f"página nele, pelo endereço http://127.0.0.1:{address.port or 80} (não por "
               f"{request.host}).", "error")
         return _back()
@@ -152,11 +159,11 @@ def google_return():
     with state.lock:
         flow, _started = state.google.pop(request.args.get("state", ""), (None, 0))
     if flow is None:
-        flash("Autorização do Google não reconhecida ou expirada; clique em Autorizar de novo.",
+        _say("Autorização do Google não reconhecida ou expirada; clique em Autorizar de novo.",
               "error")
         return _back()
     if request.args.get("error") or not request.args.get("code"):
-        flash(f"O Google não autorizou o envio ({request.args.get('error') or 'sem código'}).",
+        _say(f"O Google não autorizou o envio ({request.args.get('error') or 'sem código'}).",
               "error")
         return _back()
     try:
@@ -164,9 +171,9 @@ def google_return():
         warning = store_authorization(db.session, current_app.instance_path, tokens,
                                       datetime.now())
     except (AuthorizationRevoked, ProviderUnreachable) as exc:
-        flash(f"Autorização não concluída: {exc}", "error")
+        _say(f"Autorização não concluída: {exc}", "error")
         return _back()
-    flash("Autorização do Google concluída; o envio usará esta conta.", "success")
+    _say("Autorização do Google concluída; o envio usará esta conta.", "success")
     if warning:
-        flash(warning, "error")
+        _say(warning, "error")
     return _back()
