@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,8 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from conftest import ON_POSTGRESQL, copy_of_migrated
-from models import db
+from dunning.crypto import encrypt_secret
+from models import StationSettings, db
 
 HERE = Path(__file__).resolve().parent
 AXE = HERE / "axe" / "node_modules" / "axe-core" / "axe.min.js"
@@ -230,6 +231,30 @@ def _err_smtp(page, ids):
     submit(page, "Salvar SMTP")
 
 
+def _err_smtp_oauth(page, ids):
+    """Microsoft 365 (OAuth 2.0) chosen without its directory (tenant) id: the OAuth fields,
+    shown by static/oauth.js for that method, with their error."""
+    page.goto("/configuracoes/")
+    page.get_by_label("Forma de entrada").select_option("microsoft")
+    expect(page.get_by_label("Senha", exact=True)).to_be_hidden()
+    page.get_by_label("ID do aplicativo").fill(OAUTH_CLIENT)
+    page.get_by_label("ID do diretório").fill("")
+    submit(page, "Salvar SMTP")
+    expect(page.get_by_text("Informe o ID do diretório (tenant)")).to_be_visible()
+
+
+def _smtp_oauth_saved(page, ids):
+    """Saved with Microsoft 365: the note (authorize below) and the authorization box with its
+    button."""
+    page.goto("/configuracoes/")
+    page.get_by_label("Forma de entrada").select_option("microsoft")
+    page.get_by_label("ID do diretório").fill(OAUTH_TENANT)
+    page.get_by_label("ID do aplicativo").fill(OAUTH_CLIENT)
+    submit(page, "Salvar SMTP")
+    expect(page.get_by_text("Falta autorizar o envio")).to_be_visible()
+    expect(page.get_by_role("button", name="Autorizar", exact=True)).to_be_visible()
+
+
 def _err_test_email(page, ids):
     page.goto("/configuracoes/")
     page.get_by_label("Enviar para").fill("")
@@ -319,7 +344,8 @@ FORM_ERRORS = {
     "customers.emails": [_err_customer_emails],
     "groups.show": [_err_group],
     "companies.show": [_err_company],
-    "settings.smtp": [_err_smtp],
+    # Last: the station signs in with OAuth 2.0 from then on (its failing state: below).
+    "settings.smtp": [_err_smtp, _err_smtp_oauth, _smtp_oauth_saved],
     "settings.test_email": [_err_test_email],
     "settings.sending": [_err_sending],
     "settings.templates": [_err_templates, _preview_templates],
@@ -342,6 +368,7 @@ FORM_ERRORS = {
 }
 NOT_PAGES = {"static", "favicon", "imports.export", "guide.image",  # a stylesheet, the icon, a CSV,
               "oauth.status"}  # a picture, the device-code page's JSON
+OAUTH_TENANT, OAUTH_CLIENT = "posto.onmicrosoft.com", "11111111-2222-3333-4444-555555555555"
 LOGGED_OUT = {"auth.login", "auth.setup"}  # checked first, before any user exists
 
 
@@ -403,6 +430,23 @@ def test_every_page_passes_axe_and_fits_narrow_views(station, browser):
             else:
                 case(page, ids)
             check(page, f"{endpoint}: {case.__name__}")
+
+    # The OAuth 2.0 authorization failing (as a refused refresh records it): the red warnings in
+    # Configurações and on the Painel.
+    with app.app_context():
+        settings = StationSettings.load(db.session)
+        assert settings.smtp_auth_method == "microsoft"
+        settings.oauth_refresh_token_encrypted = encrypt_secret(app.instance_path, "rt")
+        settings.oauth_account, settings.oauth_failed_at = "cobranca@posto.com.br", datetime.now()
+        settings.oauth_error = ("Microsoft recusou a autorização (invalid_grant: AADSTS70000: "
+                                "The refresh token has expired or has been revoked.)")
+        db.session.commit()
+    page.goto("/configuracoes/")
+    expect(page.get_by_text("A autorização está falhando")).to_be_visible()
+    check(page, "configurações com a autorização OAuth 2.0 falhando")
+    page.goto("/")
+    expect(page.locator("#autorizacao-email")).to_contain_text("falhando")
+    check(page, "painel com a autorização OAuth 2.0 falhando")
 
     page.goto("/nao-existe")
     check(page, "404")
