@@ -17,7 +17,8 @@ from dunning.delivery import SKIP_LABELS, STATUS_LABELS
 from dunning.rules import SKIP_REASON_LABELS
 from dunning.runlock import LockBusy, LockHolder
 from dunning.sender import stop_message
-from dunning.smtp import AuthenticationFailed, AuthorizationFailed
+from dunning.smtp import AuthenticationFailed, AuthorizationFailed, CLEARTEXT_TOKEN_REFUSED
+from dunning.station_edit import AUTHORIZATION_FORGOTTEN, PASSWORD_AGAIN, PASSWORD_FORGOTTEN
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "guia-da-estacao.md"
@@ -94,6 +95,15 @@ def test_the_import_folder_and_the_data_age_are_explained():
         assert name in text, f"the guide does not mention {name}"
     with_label = ImportForm.max_data_age_hours.args[0]
     assert with_label in text
+
+
+def test_the_sign_in_notes_are_in_the_guide_up_to_their_detail():
+    """What saving the SMTP settings throws away or refuses (password vs OAuth 2.0), each up to
+    its first parenthesis or colon (the sentence's first part alone would not tell them apart)."""
+    text = guide()
+    for message in (AUTHORIZATION_FORGOTTEN, PASSWORD_FORGOTTEN, PASSWORD_AGAIN,
+                    CLEARTEXT_TOKEN_REFUSED):
+        assert re.split(r" \(|:", message)[0] in text, message
 
 
 def test_exit_codes_and_unknown_are_explained():
