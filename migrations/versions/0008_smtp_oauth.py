@@ -4,8 +4,8 @@ SMTP sign-in with OAuth 2.0 (XOAUTH2): the sign-in method, the station's OAuth c
 tenant and client id, Google client id and encrypted secret), the encrypted refresh token, who
 authorized, and when the authorization was last refreshed or last failed.
 
-Revision ID: 0007_smtp_oauth
-Revises: 0006_partial_and_run_counts
+Revision ID: 0008_smtp_oauth
+Revises: 0007_import_history
 Create Date: 2026-12-01 20:10:00.000000
 
 """
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0007_smtp_oauth'
-down_revision = '0006_partial_and_run_counts'
+revision = '0008_smtp_oauth'
+down_revision = '0007_import_history'
 branch_labels = None
 depends_on = None
 
