@@ -22,6 +22,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from dunning.crypto import decrypt_secret, encrypt_secret
+from dunning.dberrors import retry_when_locked
 
 PASSWORD, MICROSOFT, GOOGLE = "password", "microsoft", "google"
 AUTH_METHODS = (PASSWORD, MICROSOFT, GOOGLE)
@@ -254,15 +255,21 @@ def stored_client(settings, instance_path: str | os.PathLike, endpoints: Endpoin
 
 def token_source(settings, instance_path: str | os.PathLike, engine: Engine,
                  endpoints: Endpoints, now: Callable[[], datetime] = datetime.now,
-                 monotonic: Callable[[], float] = time.monotonic) -> TokenSource:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 busy_limit: float = 3600.0) -> TokenSource:
     """A TokenSource for the stored authorization whose outcomes are written to the settings row
-    on a connection of their own (committed at once, whatever the caller's session does)."""
+    on a connection of their own (committed at once, whatever the caller's session does), retried
+    for up to ``busy_limit`` seconds while another writer (an invoice import) holds the database:
+    a rotated refresh token that is not stored would lock the station out."""
     client = stored_client(settings, instance_path, endpoints)
     refresh_token = decrypt_secret(instance_path, settings.oauth_refresh_token_encrypted or "")
 
     def record(outcome: Outcome) -> None:
-        with engine.begin() as conn:
-            conn.execute(outcome_update(outcome, instance_path))
+        def write() -> None:
+            with engine.begin() as conn:
+                conn.execute(outcome_update(outcome, instance_path))
+
+        retry_when_locked(write, lambda: None, busy_limit)
 
     return TokenSource(client, refresh_token, record, now, monotonic)
 

@@ -419,7 +419,7 @@ def connection_config(settings, instance_path, bind, options: DeliveryOptions) -
     tokens = None
     if settings.smtp_auth_method in ("microsoft", "google"):
         tokens = token_source(settings, instance_path, bind, options.oauth_endpoints,
-                              options.clock, options.monotonic)
+                              options.clock, options.monotonic, options.busy_limit)
     return SmtpConfig.from_settings(settings, instance_path, tokens)
 
 

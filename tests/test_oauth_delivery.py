@@ -195,3 +195,39 @@ def test_the_test_email_with_a_revoked_authorization_says_to_authorize_again(
     assert result.exit_code != 0
     assert REAUTHORIZE in result.output.lower() and "Traceback" not in result.output
     assert oauth_smtp_server.received == []
+
+
+@pytest.mark.sqlite_only  # SQLite's whole-file write lock
+def test_a_rotated_refresh_token_is_stored_even_while_an_import_holds_the_database(
+        app, session, db_path, token_server):
+    """The provider has already invalidated the old refresh token: if the new one could not be
+    written because another writer (an import) holds the file, the station would be locked out.
+    The write is retried until the lock goes."""
+    import sqlite3
+    import threading
+
+    from sqlalchemy import create_engine
+
+    from dunning.oauth import token_source
+
+    first = token_server.grant(MS_USER, MS_CLIENT)
+    row = StationSettings.load(session)
+    row.smtp_auth_method, row.oauth_tenant, row.oauth_client_id = "microsoft", TENANT, MS_CLIENT
+    row.smtp_user = MS_USER
+    row.oauth_refresh_token_encrypted = encrypt_secret(app.instance_path, first)
+    session.commit()
+    engine = create_engine(f"sqlite:///{db_path}", connect_args={"timeout": 0.2})
+    tokens = token_source(row, app.instance_path, engine,
+                          Endpoints.from_config(token_server.config()), busy_limit=30)
+    holder = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # as an import's transaction does
+    threading.Timer(1.5, holder.rollback).start()
+    try:
+        assert tokens.access_token()
+    finally:
+        engine.dispose()
+        holder.close()
+
+    kept = stored_refresh_token(app, session)
+    assert kept != first and kept in token_server.live_refresh_tokens()
+    assert first not in token_server.live_refresh_tokens()
