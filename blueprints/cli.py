@@ -1,6 +1,7 @@
 """Command-line commands (``flask --app app ...``): thin wrappers around the domain package."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -10,6 +11,7 @@ from flask import Blueprint, Flask, current_app
 from flask.cli import ScriptInfo
 
 from dunning.csvfile import FileRejected
+from dunning.db_errors import DATABASE_ERRORS, describe_database_error
 from dunning.importing import import_invoices
 from dunning.text import json_terminal_safe, terminal_safe
 from models import db
@@ -168,15 +170,14 @@ def email_pendencia_financeira_command(date_text: str | None, dry_run: bool, as_
                                        customer: str | None) -> None:
     """E-mail every delinquent customer the open invoices it owes (the scheduler's daily job)."""
     from datetime import date as Date
+    from dunning.formatting import parse_run_date
     from dunning.rules import UnknownCustomer, plan
     as_of = Date.today()
     if date_text is not None:
         try:
-            if len(date_text) != 10:
-                raise ValueError(date_text)
-            as_of = Date.fromisoformat(date_text)
-        except ValueError:
-            echo(f"Data inválida '{date_text}': use AAAA-MM-DD (por exemplo 2026-11-28).", err=True)
+            as_of = parse_run_date(date_text)
+        except ValueError as exc:
+            echo(str(exc), err=True)
             sys.exit(2)
     if not dry_run:
         if as_of > Date.today():
@@ -313,6 +314,24 @@ def export_policies_command(file: str | None) -> None:
 # configure-import and import-folder with the import folder; authorize-smtp with the OAuth 2.0
 # sign-in.
 from blueprints import cli_backup, cli_delivery, cli_folder, cli_oauth, cli_settings  # noqa: E402,F401
+
+
+def _database_errors(callback):
+    """A command whose database fails (read-only, locked, missing) says so and exits 2."""
+    @functools.wraps(callback)
+    def guarded(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except DATABASE_ERRORS as exc:
+            db.session.rollback()
+            echo(f"Erro: {describe_database_error(exc)}", err=True)
+            sys.exit(2)
+    return guarded
+
+
+# Every command of this blueprint (here, cli_delivery, cli_backup, ...), once they are all defined.
+for _command in bp.cli.commands.values():
+    _command.callback = _database_errors(_command.callback)
 
 
 def run_reminder_job(app: Flask, date: str | None, dry_run: bool, as_json: bool,

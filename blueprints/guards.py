@@ -11,11 +11,12 @@ import re
 import unicodedata
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import RequestRedirect
+from werkzeug.routing import IntegerConverter, RequestRedirect
 from werkzeug.urls import iri_to_uri
 
 # Always answered to: this PC's own names. Stations serving on another address add theirs with
@@ -32,9 +33,57 @@ MAX_NEXT = 2000
 limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", headers_enabled=False)
 
 
+# Whole numbers from the browser (ids in paths, page numbers, filter ids) fit a 32-bit column:
+# anything larger would overflow SQLite's or PostgreSQL's integers (a 500) and means nothing.
+MAX_NUMBER = 2**31 - 1
+
+
+def bounded_int(value) -> int:
+    """``int(value)``, ValueError beyond ±MAX_NUMBER (``args.get(..., type=int)`` -> default)."""
+    number = int(value)
+    if not -MAX_NUMBER <= number <= MAX_NUMBER:
+        raise ValueError(value)
+    return number
+
+
+class BoundedArgs(ImmutableMultiDict):
+    """Query and form values where ``get(..., type=int)`` only yields numbers a column holds."""
+
+    def get(self, key, default=None, type=None):  # noqa: A002 - werkzeug's signature
+        return super().get(key, default, bounded_int if type is int else type)
+
+
+class BoundedRequest(Request):
+    parameter_storage_class = BoundedArgs
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:...>`` in routes: a larger number is a 404, not an overflow in the database."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
+        kwargs.setdefault("max", MAX_NUMBER)
+        super().__init__(map, *args, **kwargs)
+
+
+def _bound_page():
+    """``page`` as db.paginate reads it (plain int()): garbage or out of range means page 1."""
+    raw = request.args.get("page")
+    if raw is None:
+        return None
+    try:
+        page = bounded_int(raw)
+    except ValueError:
+        page = 1
+    if str(page) != raw:
+        args = request.args.copy()
+        args["page"] = str(max(page, 1))
+        request.args = BoundedArgs(args)
+    return None
+
+
 def init_guards(app: Flask) -> None:
     """Check the Host header before anything else runs (even the login and first-run pages);
-    limit failed logins per client address.
+    limit failed logins per client address; bound the numbers a request can carry.
 
     Werkzeug's own TRUSTED_HOSTS check cannot match an IPv6 literal such as ``[::1]``, so the
     station's list is taken over here and Flask's check is switched off.
@@ -45,6 +94,9 @@ def init_guards(app: Flask) -> None:
     app.config["ALLOWED_HOSTS"] = [*LOOPBACK_HOSTS, *extra]
     app.config["TRUSTED_HOSTS"] = None
     app.before_request_funcs.setdefault(None, []).insert(0, _check_host)
+    app.before_request(_bound_page)
+    app.request_class = BoundedRequest
+    app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
     limiter.init_app(app)
 
 

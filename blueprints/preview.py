@@ -18,6 +18,7 @@ from blueprints.forms import PageForm
 from blueprints.web import paginate_list
 from dunning.crypto import SecretUnreadable
 from dunning.delivery import CannotRun, DeliveryOptions, run
+from dunning.formatting import parse_run_date
 from dunning.rules import UnknownCustomer, plan
 from dunning.runlock import busy
 from dunning.smtp import SmtpConfig
@@ -59,9 +60,9 @@ def _parse_date(text: str | None) -> tuple[date, str]:
     if not text:
         return date.today(), ""
     try:
-        return date.fromisoformat(text), ""
-    except ValueError:
-        return date.today(), f"Data inválida: {text}. Use o calendário (dd/mm/aaaa)."
+        return parse_run_date(text), ""
+    except ValueError as exc:
+        return date.today(), f"{exc} Use o calendário (dd/mm/aaaa)."
 
 
 @bp.route("/")

@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import exists, select
 
 from blueprints.guards import init_guards
+from dunning.db_errors import DATABASE_ERRORS, describe_database_error
 from dunning.formatting import format_brl, format_date, format_datetime
 from dunning.smtp_replies import explain as explain_smtp_reply
 from dunning.users import session_user
@@ -48,6 +49,8 @@ def init_web(app: Flask) -> None:
     for code in (400, 403, 404, 405, 413, 429, 500):
         app.register_error_handler(code, _error_page)
     app.register_error_handler(CSRFError, _csrf_error)
+    for error in DATABASE_ERRORS:
+        app.register_error_handler(error, _database_error)
 
 
 def register_pages(app: Flask) -> None:
@@ -152,6 +155,13 @@ def _error_page(error):
     limit = (request.max_content_length or 0) // (1024 * 1024)
     return render_template("error.html", code=code, title=title,
                            message=message.format(limit=limit)), code
+
+
+def _database_error(error):
+    """The database failed (read-only, locked, unreachable): say what to check, not a 500."""
+    db.session.rollback()
+    return render_template("error.html", code=503, title="Banco de dados indisponível",
+                           message=describe_database_error(error)), 503
 
 
 def _csrf_error(error: CSRFError):

@@ -32,9 +32,19 @@ class RowError:
 
     def __str__(self) -> str:
         where = ", ".join(([f"linha {self.line}"] if self.line else [])
-                          + ([f"coluna {self.column}"] if self.column else []))
-        value = f" '{self.value}'" if self.value else ""
+                          + ([f"coluna {_shown(self.column)}"] if self.column else []))
+        value = f" '{_shown(self.value)}'" if self.value else ""
         return f"{where}: {self.message}{value}" if where else f"{self.message}{value}"
+
+
+SHOWN = 100  # characters of a value or column name quoted in a message
+
+
+def _shown(text: str) -> str:
+    """``text`` as quoted in a message: a huge cell is cut, saying how long it was."""
+    if len(text) <= SHOWN:
+        return text
+    return f"{text[:SHOWN]}... ({len(text):,} caracteres)".replace(",", ".")
 
 
 class FileRejected(Exception):
@@ -173,6 +183,16 @@ def _refuse_lines(stream: BinaryIO, stray_bom: bool) -> None:
         raise FileRejected(errors, truncated=total > len(errors))
 
 
+MAX_HEADER = 100_000  # characters of the header line (a real one has a few hundred)
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    """The csv module's complaint, in Portuguese where we know it."""
+    if "field limit" in str(exc):
+        return ("um campo passa de 128 mil caracteres; confira se alguma aspa ficou sem fechar")
+    return str(exc)
+
+
 def _detect_delimiter(header_line: str) -> str:
     """``;`` or ``,``, whichever the header row uses more (outside quotes)."""
     counts = {";": 0, ",": 0}
@@ -214,8 +234,15 @@ class CsvSource:
             first = self.text.readline()
         except UnicodeDecodeError:
             raise FileRejected([RowError(1, "", "", "o arquivo não é texto UTF-8 nem Windows-1252")])
+        if len(first) > MAX_HEADER:
+            raise FileRejected([RowError(1, "", "", f"o cabeçalho (primeira linha) tem "
+                                         f"{len(first):,} caracteres; confira se o arquivo é o CSV "
+                                         f"exportado do sistema".replace(",", "."))])
         self.delimiter = _detect_delimiter(first)
-        self.header = next(csv.reader([first], delimiter=self.delimiter), [])
+        try:
+            self.header = next(csv.reader([first], delimiter=self.delimiter), [])
+        except csv.Error as exc:
+            raise FileRejected([RowError(1, "", "", f"CSV malformado no cabeçalho: {_csv_reason(exc)}")])
         self.header = [cell.strip() for cell in self.header]
 
     def rewind(self) -> None:
@@ -273,9 +300,7 @@ class CsvSource:
         except UnicodeDecodeError:
             raise FileRejected([RowError(line, "", "", "o arquivo não é texto UTF-8 nem Windows-1252")])
         except csv.Error as exc:
-            reason = ("um campo passa de 128 mil caracteres; confira se alguma aspa ficou sem fechar"
-                      if "field limit" in str(exc) else str(exc))
-            raise FileRejected([RowError(line, "", "", f"CSV malformado: {reason}")])
+            raise FileRejected([RowError(line, "", "", f"CSV malformado: {_csv_reason(exc)}")])
 
     def map_columns(self, aliases: dict[str, tuple[str, ...]],
                     required: tuple[str, ...]) -> tuple[dict[str, int], list[RowError], list[str]]:

@@ -52,14 +52,43 @@ def cents_column(texts: tuple[str, ...]) -> list[int] | None:
     return list(map(int, digits)) if len(digits) == len(texts) else None
 
 
+# Dates the appliance accepts anywhere (imports, --date, ?data=): outside, they are typos, and
+# date arithmetic near year 1 or 9999 overflows.
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+DATE_RANGE_MESSAGE = f"data fora do intervalo aceito ({FIRST_YEAR} a {LAST_YEAR})"
+
+
+class DateOutOfRange(ValueError):
+    """A well-formed date before FIRST_YEAR or after LAST_YEAR."""
+
+
+def _in_range(value: date) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise DateOutOfRange(value.isoformat())
+    return value
+
+
 def parse_date(text: str) -> date:
-    """Parse ``dd/mm/aaaa`` or ``aaaa-mm-dd``; ValueError for anything else or an impossible date."""
+    """Parse ``dd/mm/aaaa`` or ``aaaa-mm-dd``; ValueError for anything else or an impossible date,
+    DateOutOfRange (a ValueError) for a year outside FIRST_YEAR..LAST_YEAR."""
     value = text.strip()
     if m := _ISO_DATE.match(value):
-        return date(int(m[1]), int(m[2]), int(m[3]))
+        return _in_range(date(int(m[1]), int(m[2]), int(m[3])))
     if m := _BR_DATE.match(value):
-        return date(int(m[3]), int(m[2]), int(m[1]))
+        return _in_range(date(int(m[3]), int(m[2]), int(m[1])))
     raise ValueError(text)
+
+
+def parse_run_date(text: str) -> date:
+    """A run date as the CLI and the preview take it (``AAAA-MM-DD``); ValueError with a pt-BR
+    message naming the value for anything else or a year outside FIRST_YEAR..LAST_YEAR."""
+    value = text if len(text) == 10 and text[:4].isdigit() else ""
+    try:
+        return _in_range(date.fromisoformat(value))
+    except DateOutOfRange:
+        raise ValueError(f"Data inválida '{text}': {DATE_RANGE_MESSAGE}.") from None
+    except ValueError:
+        raise ValueError(f"Data inválida '{text}': use AAAA-MM-DD (por exemplo 2026-11-28).") from None
 
 
 def format_brl(cents: int | None) -> str:

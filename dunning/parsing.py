@@ -21,7 +21,8 @@ from typing import BinaryIO, Callable, Iterator
 from dunning.addresses import is_valid_email, split_emails
 from dunning.bulk import gc_paused
 from dunning.csvfile import CsvSource, FileRejected, RowError
-from dunning.formatting import cents_column, parse_cents, parse_date
+from dunning.formatting import (DATE_RANGE_MESSAGE, DateOutOfRange, cents_column, parse_cents,
+                                 parse_date)
 from dunning.taxid import PADDABLE_LENGTHS, is_valid_tax_id, zero_padded
 
 MAX_ERRORS = 100
@@ -426,6 +427,8 @@ class RowParser:
             if get(name):
                 try:
                     parse_date(get(name))
+                except DateOutOfRange:
+                    bad(name, get(name), DATE_RANGE_MESSAGE)
                 except ValueError:
                     bad(name, get(name), "data inválida (use dd/mm/aaaa ou aaaa-mm-dd)")
         for name in ("saldo", "valor"):

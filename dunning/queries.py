@@ -22,9 +22,14 @@ _TAX_ID_PUNCTUATION = re.compile(r"[./\-\s]")
 _TAX_ID_LIKE = re.compile(r"[0-9A-Za-z./\-\s]+")
 
 
+# Characters of a search that count: a longer one is cut (SQLite refuses LIKE patterns past
+# 50,000 bytes, and nothing stored is longer than this).
+MAX_SEARCH = 200
+
+
 def _like(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, with LIKE's wildcards taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = text[:MAX_SEARCH].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 

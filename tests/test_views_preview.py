@@ -74,7 +74,7 @@ def test_preview_other_date_and_bad_input(staff, station):
     html = staff.get(f"/previa/?data={early}").get_data(as_text=True)
     assert "Nenhuma mensagem seria enviada" in html and "envia sempre com a data de hoje" in html
     html = staff.get("/previa/?data=2026-02-31").get_data(as_text=True)
-    assert "Data inválida: 2026-02-31" in html
+    assert "Data inválida &#39;2026-02-31&#39;" in html
     html = staff.get("/previa/?cliente=NAOEXISTE").get_data(as_text=True)
     assert "Nenhum cliente com o código NAOEXISTE" in html
 
