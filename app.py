@@ -16,6 +16,7 @@ from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event
 
+from dunning.os_errors import os_reason
 from dunning.private_files import make_private, private_umask
 from models import db
 
@@ -140,7 +141,7 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> str:
         return (f"Erro: sem permissão para usar a porta {port}; use uma porta acima de 1024, "
                 f"por exemplo python app.py --port 8080.")
     return (f"Erro: não foi possível abrir o endereço {host}:{port} "
-            f"({exc.strerror or exc}); confira --host e --port.")
+            f"({os_reason(exc)}); confira --host e --port.")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from dunning.os_errors import os_reason
+from dunning.typed_input import shown
+
 DB_FILE = "appliance.db"
 PREFIX = "backup-"
 STAMP = "%Y-%m-%d_%H%M%S"
@@ -84,8 +87,8 @@ def list_backups(folder: str | os.PathLike) -> list[Backup]:
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise BackupError(f"Não foi possível ler a pasta de backups {folder}: "
-                          f"{exc.strerror or exc}.") from exc
+        raise BackupError(f"Não foi possível ler a pasta de backups {shown(folder)}: "
+                          f"{os_reason(exc)}.") from exc
     for entry in entries:
         if not entry.name.startswith(PREFIX) or not (entry / DB_FILE).is_file():
             continue
@@ -122,8 +125,8 @@ def take_backup(db_file: str | os.PathLike, instance_path: str | os.PathLike,
         raise
     except (OSError, sqlite3.Error) as exc:
         shutil.rmtree(partial, ignore_errors=True)
-        raise BackupError(f"Não foi possível gravar o backup em {folder}: "
-                          f"{getattr(exc, 'strerror', None) or exc}.") from exc
+        raise BackupError(f"Não foi possível gravar o backup em {shown(folder)}: "
+                          f"{_reason(exc)}.") from exc
     if keep:
         for old in list_backups(folder)[keep:]:
             shutil.rmtree(old.path, ignore_errors=True)
@@ -142,7 +145,7 @@ def check_folder(folder: str) -> str | None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        return f"Não foi possível gravar na pasta {folder}: {exc.strerror or exc}."
+        return f"Não foi possível gravar na pasta {shown(folder)}: {os_reason(exc)}."
     return None
 
 
@@ -150,16 +153,20 @@ def check_backup(path: str | os.PathLike) -> Path:
     """The backup's database file once it is known to be whole; BackupError otherwise."""
     path = Path(path)
     source = path / DB_FILE
-    if not source.is_file():
-        raise BackupError(f"{path} não é um backup: falta o arquivo {DB_FILE}.")
+    try:
+        found = source.is_file()
+    except OSError as exc:  # a name too long, a loop of links: is_file() only hides "not found"
+        raise BackupError(f"{shown(path)} não pode ser lido: {os_reason(exc)}.") from exc
+    if not found:
+        raise BackupError(f"{shown(path)} não é um backup: falta o arquivo {DB_FILE}.")
     try:
         with closing(_connect(source, read_only=True)) as conn:
             verdict = conn.execute("PRAGMA integrity_check").fetchone()[0]
             conn.execute("SELECT version_num FROM alembic_version").fetchone()
     except sqlite3.Error as exc:
-        raise BackupError(f"{source} não é um banco de dados do aplicativo ({exc}).") from exc
+        raise BackupError(f"{shown(source)} não é um banco de dados do aplicativo ({exc}).") from exc
     if verdict != "ok":
-        raise BackupError(f"O backup {source} está danificado ({verdict}).")
+        raise BackupError(f"O backup {shown(source)} está danificado ({verdict}).")
     return source
 
 
@@ -185,8 +192,12 @@ def restore_backup(path: str | os.PathLike, db_file: str | os.PathLike,
                 restored.append(key.name)
     except (OSError, sqlite3.Error) as exc:
         raise BackupError(f"Não foi possível restaurar o backup: "
-                          f"{getattr(exc, 'strerror', None) or exc}.") from exc
+                          f"{_reason(exc)}.") from exc
     return restored
+
+
+def _reason(exc: OSError | sqlite3.Error) -> str:
+    return os_reason(exc) if isinstance(exc, OSError) else str(exc)
 
 
 def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:

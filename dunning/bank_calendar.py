@@ -21,6 +21,8 @@ from datetime import date, timedelta
 import holidays
 from dateutil.easter import easter
 
+from dunning.typed_input import shown
+
 CALENDAR_CHOICES = {"bancario": "calendário bancário (feriados nacionais, Carnaval, Corpus Christi "
                                 "e 31 de dezembro)",
                     "nacional": "feriados nacionais"}
@@ -84,8 +86,8 @@ def parse_extra_dates(text: str) -> list[date]:
                 raise ValueError(value)
             day = date.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"Data inválida '{value}': use AAAA-MM-DD (por exemplo 2027-01-25), "
-                             "separadas por vírgula.") from None
+            raise ValueError(f"Data inválida '{shown(value)}': use AAAA-MM-DD (por exemplo "
+                             "2027-01-25), separadas por vírgula.") from None
         if not 1900 <= day.year <= 2100:
             raise ValueError(f"Data fora do intervalo aceito (1900 a 2100): '{value}'.")
         out.add(day)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from dunning.typed_input import shown
+
 MAX_LATE_FEE_BP = 200            # CDC art. 52 §1: multa de mora de no máximo 2 %
 MAX_INTEREST_BP_MONTH = 1000     # a sanity bound (10 % ao mês), not a legal figure
 ESTIMATE_NOTE = "valor estimado; o valor exato é confirmado no pagamento"
@@ -37,7 +39,7 @@ def parse_percent(text: str, maximum_bp: int, label: str) -> int:
     limit = Decimal(maximum_bp) / 100
     if number is None or not number.is_finite() or number.as_tuple().exponent < -2 \
             or not 0 <= number <= limit:
-        raise ValueError(f"{label}: valor inválido '{text}'; use um número de 0 a "
+        raise ValueError(f"{label}: valor inválido '{shown(text)}'; use um número de 0 a "
                          f"{format_percent(maximum_bp)} com até duas casas decimais.")
     return int(number * 100)
 

@@ -15,6 +15,7 @@ from itertools import islice
 from typing import BinaryIO, Iterator
 
 from dunning.text import fold
+from dunning.typed_input import shown
 
 _CHUNK = 1 << 20
 _HEAD = 1 << 16
@@ -32,19 +33,9 @@ class RowError:
 
     def __str__(self) -> str:
         where = ", ".join(([f"linha {self.line}"] if self.line else [])
-                          + ([f"coluna {_shown(self.column)}"] if self.column else []))
-        value = f" '{_shown(self.value)}'" if self.value else ""
+                          + ([f"coluna {shown(self.column)}"] if self.column else []))
+        value = f" '{shown(self.value)}'" if self.value else ""
         return f"{where}: {self.message}{value}" if where else f"{self.message}{value}"
-
-
-SHOWN = 100  # characters of a value or column name quoted in a message
-
-
-def _shown(text: str) -> str:
-    """``text`` as quoted in a message: a huge cell is cut, saying how long it was."""
-    if len(text) <= SHOWN:
-        return text
-    return f"{text[:SHOWN]}... ({len(text):,} caracteres)".replace(",", ".")
 
 
 class FileRejected(Exception):

@@ -1,10 +1,17 @@
 """What to tell staff when the database itself fails (read-only, locked, missing, unreachable):
-the same pt-BR words on a page (503) and in the terminal (exit 2), never a traceback."""
+the same pt-BR words on a page (503) and in the terminal (exit 2), never a traceback; and when
+it refuses a value that slipped past the checks (too long, a NUL): a 400 page or exit 1."""
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InternalError, OperationalError
 
-DATABASE_ERRORS = (OperationalError,)
+# SQLite reports a read-only, locked or missing file as OperationalError; PostgreSQL a read-only
+# transaction (default_transaction_read_only, a standby) as InternalError.
+DATABASE_ERRORS = (OperationalError, InternalError)
+# A value the database does not take (PostgreSQL: longer than its column, a NUL character).
+VALUE_ERRORS = (DataError,)
+VALUE_REFUSED = ("O banco de dados recusou um dos valores (longo demais ou com um caractere que "
+                 "não pode ser gravado). Confira o que foi digitado ou importado. Nada foi alterado.")
 
 
 def describe_database_error(exc: BaseException) -> str:

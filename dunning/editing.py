@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from dunning.addresses import is_valid_email
 from dunning.creditor import creditor_gaps
 from dunning.taxid import is_valid_tax_id
+from dunning.typed_input import shown, unstorable
 
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule,
                     CustomerGroup, GroupAccountRule, SendEmail)
@@ -70,17 +71,21 @@ def company_errors(code: str, name: str, tax_id: str, address: str, phone: str,
                    email: str) -> list[str]:
     """pt-BR errors of a company's data as the Empresas form checks it ([] = can be saved)."""
     errors = []
-    if not code.strip() or len(code.strip()) > 40:
-        errors.append(f"Código da empresa inválido '{code}' (1 a 40 caracteres).")
+    if problem := unstorable(code):
+        errors.append(f"Código da empresa: o valor {problem}.")
+    elif not code.strip() or len(code.strip()) > 40:
+        errors.append(f"Código da empresa inválido '{shown(code)}' (1 a 40 caracteres).")
     for label, value, limit in (("Nome", name, 200), ("CNPJ", tax_id, 40),
                                 ("Endereço", address, 1000), ("Telefone", phone, 80),
                                 ("E-mail", email, 254)):
-        if len(value.strip()) > limit:
+        if problem := unstorable(value):
+            errors.append(f"{label}: o valor {problem}.")
+        elif len(value.strip()) > limit:
             errors.append(f"{label}: no máximo {limit} caracteres (recebidos {len(value.strip())}).")
     if tax_id.strip() and not is_valid_tax_id(tax_id.strip()):
-        errors.append(f"CNPJ inválido '{tax_id.strip()}' (confira os dígitos verificadores).")
+        errors.append(f"CNPJ inválido '{shown(tax_id.strip())}' (confira os dígitos verificadores).")
     if email.strip() and not is_valid_email(email.strip()):
-        errors.append(f"E-mail inválido '{email.strip()}'.")
+        errors.append(f"E-mail inválido '{shown(email.strip())}'.")
     return errors
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+from dunning.typed_input import shown
+
 # pt-BR "1.234,56" / "1234,56" / "1234", or "1234.56"; "1.234" is read as thousands (see below).
 _AMOUNT = re.compile(r"(-?)(?:(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{1,2}))?|(\d+)\.(\d{1,2}))")
 # The shape nearly every export uses, "1.234,56" up to 12 digits of units: digits once the dots
@@ -86,9 +88,9 @@ def parse_run_date(text: str) -> date:
     try:
         return _in_range(date.fromisoformat(value))
     except DateOutOfRange:
-        raise ValueError(f"Data inválida '{text}': {DATE_RANGE_MESSAGE}.") from None
+        raise ValueError(f"Data inválida '{shown(text)}': {DATE_RANGE_MESSAGE}.") from None
     except ValueError:
-        raise ValueError(f"Data inválida '{text}': use AAAA-MM-DD (por exemplo 2026-11-28).") from None
+        raise ValueError(f"Data inválida '{shown(text)}': use AAAA-MM-DD (por exemplo 2026-11-28).") from None
 
 
 def format_brl(cents: int | None) -> str:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from dunning.csvfile import CsvSource, FileRejected, RowError
 from dunning.importing import MAX_ERRORS
+from dunning.typed_input import whole_number
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule, CustomerGroup,
                     GroupAccountRule, SendEmail)
 
@@ -178,16 +179,16 @@ class _Parser:
         if kind not in (CUSTOMER, GROUP):
             self._bad(line, "dias_tolerancia", value, f"deve ficar vazio em linhas do tipo {kind}")
             return None
-        if not re.fullmatch(r"-?\d+", value):
+        if not re.fullmatch(r"-?[0-9]+", value):
             self._bad(line, "dias_tolerancia", value, "use um número inteiro de dias (ou deixe vazio)")
             return None
-        days = int(value)
-        if days < 0:
-            self._bad(line, "dias_tolerancia", value, "não pode ser negativo")
-        elif days > MAX_TOLERANCE:
-            self._bad(line, "dias_tolerancia", value, f"no máximo {MAX_TOLERANCE} dias")
-        else:
+        days = whole_number(value, 0, MAX_TOLERANCE)  # None past either end, whatever its length
+        if days is not None:
             return days
+        if value.startswith("-"):
+            self._bad(line, "dias_tolerancia", value, "não pode ser negativo")
+        else:
+            self._bad(line, "dias_tolerancia", value, f"no máximo {MAX_TOLERANCE} dias")
         return None
 
 

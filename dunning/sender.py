@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from dunning.dberrors import retry_when_locked
 from dunning.rules import Reminder
+from dunning.os_errors import os_reason
 from dunning.runcounts import RunCounts
 from dunning.runlock import STALE_AFTER, LockLost, RunLease
 from dunning.oauth import Endpoints, token_source
@@ -223,7 +224,7 @@ class SendLog:
 
     def _fail(self, exc: OSError) -> None:
         self.problem = (f"Aviso: não foi possível gravar o registro de envios {self.path} "
-                        f"({exc.strerror or exc}); o envio continuou e cada resultado está "
+                        f"({os_reason(exc)}); o envio continuou e cada resultado está "
                         f"registrado em Envios.")
         self.close()
 

@@ -17,6 +17,7 @@ from dunning.charges import (MAX_INTEREST_BP_MONTH, MAX_LATE_FEE_BP, format_perc
                              parse_percent)
 from dunning.smtp import SECURITY_CHOICES, usable_address
 from dunning.station_edit import SMTP_COLUMNS, SmtpSettingsError, change_smtp_setting
+from dunning.typed_input import shown, unstorable, whole_number
 from models import StationSettings
 
 # Bounds shared with the browser forms (blueprints/settings.py).
@@ -57,14 +58,14 @@ class UnknownSetting(LookupError):
 def integer(label: str, low: int, high: int, optional: bool = False) -> Callable[[str], int | None]:
     """A parser of a whole number between ``low`` and ``high`` (empty allowed when optional)."""
     def parse(text: str) -> int | None:
-        value = text.strip()
-        if optional and not value:
+        if optional and not text.strip():
             return None
-        if not (value.lstrip("-").isdigit() and value.isascii()) or not low <= int(value) <= high:
+        number = whole_number(text, low, high)
+        if number is None:
             empty = ", ou vazio" if optional else ""
-            raise ValueError(f"{label}: valor inválido '{text}'; use um número inteiro de "
+            raise ValueError(f"{label}: valor inválido '{shown(text)}'; use um número inteiro de "
                              f"{low} a {high}{empty}.")
-        return int(value)
+        return number
     return parse
 
 
@@ -80,7 +81,7 @@ def text(label: str, limit: int, required: bool = False,
         if len(value) > limit:
             raise ValueError(f"{label}: no máximo {limit} caracteres (recebidos {len(value)}).")
         if email and value and not usable_address(value):
-            raise ValueError(f"{label}: e-mail inválido '{value}' (sem acentos antes do @).")
+            raise ValueError(f"{label}: e-mail inválido '{shown(value)}' (sem acentos antes do @).")
         return value
     return parse
 
@@ -90,7 +91,7 @@ def choice(label: str, choices: dict[str, Any]) -> Callable[[str], Any]:
     def parse(value: str) -> Any:
         key = value.strip().lower()
         if key not in choices:
-            raise ValueError(f"{label}: valor inválido '{value}'; use "
+            raise ValueError(f"{label}: valor inválido '{shown(value)}'; use "
                              f"{' ou '.join(repr(c) for c in choices)}.")
         return choices[key]
     return parse
@@ -100,7 +101,7 @@ def parse_state(value: str) -> str:
     """A UF (two letters) or '' for none."""
     state = value.strip().upper()
     if state and state not in STATES:
-        raise ValueError(f"UF inválida '{value}'; use a sigla do estado (por exemplo SP) ou vazio.")
+        raise ValueError(f"UF inválida '{shown(value)}'; use a sigla do estado (por exemplo SP) ou vazio.")
     return state
 
 
@@ -207,6 +208,8 @@ def set_value(session: Session, name: str, value: str) -> Stored:
     setting = REGISTRY.get(name.strip().lower())
     if setting is None:
         raise UnknownSetting(name)
+    if problem := unstorable(value):
+        raise ValueError(f"{setting.label}: o valor {problem}.")
     parsed = setting.parse(value)
     if setting.attr in SMTP_COLUMNS:
         try:

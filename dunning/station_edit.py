@@ -17,9 +17,11 @@ from dunning.crypto import encrypt_secret
 from dunning.oauth import AUTH_METHODS, PASSWORD
 from dunning.smtp import (CLEARTEXT_REFUSED, CLEARTEXT_TOKEN_REFUSED, SECURITY_CHOICES,
                           is_local_host)
-from dunning.levels import DEFAULT_LEVELS, Level, LevelsInvalid, check_levels, load_levels
+from dunning.levels import (DEFAULT_LEVELS, MAX_LEVELS, Level, LevelsInvalid, check_levels,
+                            load_levels)
 from dunning.rules import Reminder
 from dunning.statement import Templates, default_templates, sample_due_soon, sample_reminder
+from dunning.typed_input import whole_number
 from models import EscalationLevel, StationSettings
 
 
@@ -59,6 +61,23 @@ def _destination(server: str, port: int, security: str, user: str) -> tuple:
     return (server.strip().lower(), int(port or 0), security, user.strip().lower())
 
 
+def _check_registered(settings: StationSettings, values: SmtpValues) -> None:
+    """Each value changed from the stored one, as its `settings set` checks it (lengths, one
+    line, numbers in range); the sign-in method is checked by check_smtp, by its code."""
+    from dunning.settings_registry import REGISTRY
+    for setting in REGISTRY.values():
+        field = SMTP_COLUMNS.get(setting.attr)
+        if field in (None, "auth_method"):
+            continue
+        value = getattr(values, field)
+        if value == getattr(settings, setting.attr):
+            continue
+        try:
+            setting.parse("" if value is None else str(value))
+        except ValueError as exc:
+            raise SmtpSettingsError(field, str(exc)) from None
+
+
 def check_smtp(settings: StationSettings, values: SmtpValues, new_password: str = "",
                forget_password: bool = False) -> None:
     """SmtpSettingsError when saving ``values`` would let the stored password (or an OAuth 2.0
@@ -66,7 +85,9 @@ def check_smtp(settings: StationSettings, values: SmtpValues, new_password: str 
 
     * the password would be kept for another server, port, security mode or user (someone could
       point the station at a server of theirs and read the password from the test e-mail);
-    * it would cross the network in clear text (security none, server not on this PC).
+    * it would cross the network in clear text (security none, server not on this PC);
+
+    and when a changed value is one `settings set` would refuse (the command line comes here).
 
     With OAuth 2.0 sign-in no password is used, so none is asked for again: save_smtp forgets
     the stored authorization instead when what it was given for changes. Its access tokens must
@@ -77,6 +98,7 @@ def check_smtp(settings: StationSettings, values: SmtpValues, new_password: str 
     if values.auth_method not in AUTH_METHODS:
         raise SmtpSettingsError("auth_method",
                                 f"Forma de entrada desconhecida: {values.auth_method!r}.")
+    _check_registered(settings, values)
     if values.auth_method != PASSWORD:
         if values.security == "none" and not is_local_host(values.server):
             raise SmtpSettingsError("security", CLEARTEXT_TOKEN_REFUSED)
@@ -270,11 +292,11 @@ def template_targets(session: Session) -> list[tuple[str, str]]:
 
 def _level_of(session: Session, key: str) -> Level | None:
     """The level a key such as 'nivel-2' names, or None."""
-    if not key.startswith("nivel-") or not key[6:].isdigit():
+    number = whole_number(key[6:], 1, MAX_LEVELS) if key.startswith("nivel-") else None
+    if number is None:
         return None
     levels = load_levels(session)
-    number = int(key[6:])
-    return levels[number - 1] if 1 <= number <= len(levels) else None
+    return levels[number - 1] if number <= len(levels) else None
 
 
 def known_target(session: Session, key: str) -> bool:

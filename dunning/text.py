@@ -26,8 +26,9 @@ def fold(text: str) -> str:
 
 # Characters that act on a terminal instead of showing: C0/C1 controls and DEL (escape
 # sequences, carriage return, backspace), line/paragraph separators, bidirectional overrides
-# and zero-width characters (text that reads differently than it is).
-_INVISIBLE = {"Cc", "Zl", "Zp"}
+# and zero-width characters (text that reads differently than it is); lone surrogates (a file
+# name or argument in another encoding), which a UTF-8 terminal cannot even be sent.
+_INVISIBLE = {"Cc", "Zl", "Zp", "Cs"}
 _FORMAT_CHARS = set(range(0x200B, 0x2010)) | set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A)) | {0xFEFF}
 
 
