@@ -1,7 +1,6 @@
 """Command-line commands (``flask --app app ...``): thin wrappers around the domain package."""
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -10,10 +9,12 @@ import click
 from flask import Blueprint, Flask, current_app
 from flask.cli import ScriptInfo
 
+from blueprints.cli_input import PATH, guard_commands
 from dunning.csvfile import FileRejected
-from dunning.db_errors import DATABASE_ERRORS, describe_database_error
 from dunning.importing import import_invoices
+from dunning.os_errors import describe_os_error, os_reason
 from dunning.text import json_terminal_safe, terminal_safe
+from dunning.typed_input import shown
 from models import db
 
 bp = Blueprint("cli", __name__, cli_group=None)
@@ -47,13 +48,13 @@ def open_input(path: str):
         except PermissionError:
             problem = "sem permissão para ler o arquivo"
         except OSError as exc:
-            problem = f"não foi possível abrir o arquivo ({exc.strerror or exc})"
-    echo(f"Erro: {path}: {problem}.", err=True)
+            problem = f"não foi possível abrir o arquivo ({os_reason(exc)})"
+    echo(f"Erro: {shown(path)}: {problem}.", err=True)
     sys.exit(1)
 
 
 @bp.cli.command("import-invoices")
-@click.argument("path", metavar="FILE")
+@click.argument("path", metavar="FILE", type=PATH)
 def import_invoices_command(path: str) -> None:
     """Import open invoices from an ERP CSV export (all or nothing)."""
     with open_input(path) as file:
@@ -276,7 +277,7 @@ def _database_failed() -> bool:
 
 
 @bp.cli.command("import-policies")
-@click.argument("path", metavar="FILE")
+@click.argument("path", metavar="FILE", type=PATH)
 def import_policies_command(path: str) -> None:
     """Import dunning settings from CSV: replaces those of every customer/group the file names."""
     from dunning.policies import import_policies
@@ -294,14 +295,19 @@ def import_policies_command(path: str) -> None:
 
 
 @bp.cli.command("export-policies")
-@click.argument("file", required=False, type=click.Path(dir_okay=False, writable=True))
+@click.argument("file", required=False, type=PATH)
 def export_policies_command(file: str | None) -> None:
     """Export the dunning settings as CSV (to FILE, or to the screen)."""
     from dunning.policies import export_policies
     text = export_policies(db.session)
     if file:
-        with open(file, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
+        try:
+            with open(file, "w", encoding="utf-8", newline="") as out:
+                out.write(text)
+        except OSError as exc:
+            echo(f"Erro: não foi possível gravar {describe_os_error(exc, file)}. Nada foi "
+                 "exportado.", err=True)
+            sys.exit(1)
         echo(f"Configurações exportadas para {file}.")
     else:
         # Data, not a message: escaped only when it lands on a terminal (a pipe gets it as is).
@@ -315,23 +321,8 @@ def export_policies_command(file: str | None) -> None:
 # sign-in.
 from blueprints import cli_backup, cli_delivery, cli_folder, cli_oauth, cli_settings  # noqa: E402,F401
 
-
-def _database_errors(callback):
-    """A command whose database fails (read-only, locked, missing) says so and exits 2."""
-    @functools.wraps(callback)
-    def guarded(*args, **kwargs):
-        try:
-            return callback(*args, **kwargs)
-        except DATABASE_ERRORS as exc:
-            db.session.rollback()
-            echo(f"Erro: {describe_database_error(exc)}", err=True)
-            sys.exit(2)
-    return guarded
-
-
 # Every command of this blueprint (here, cli_delivery, cli_backup, ...), once they are all defined.
-for _command in bp.cli.commands.values():
-    _command.callback = _database_errors(_command.callback)
+guard_commands(bp.cli)
 
 
 def run_reminder_job(app: Flask, date: str | None, dry_run: bool, as_json: bool,

@@ -12,7 +12,8 @@ import click
 from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from blueprints.cli import bp
+from blueprints.cli import bp, echo
+from blueprints.cli_input import PATH
 from dunning import backup as backups
 from dunning.dberrors import explain
 from dunning.runlock import LockBusy, acquire
@@ -36,47 +37,47 @@ def take_station_backup(folder: str | None = None) -> backups.Backup:
 
 
 @bp.cli.command("backup")
-@click.argument("folder", required=False, type=click.Path(file_okay=False))
+@click.argument("folder", required=False, type=PATH)
 def backup_command(folder: str | None) -> None:
     """Copy the database and the key files into a dated folder (default: the one set in Configurações)."""
     if _sqlite_file() is None:
-        click.echo(PG_BACKUP, err=True)
+        echo(PG_BACKUP, err=True)
         sys.exit(2)
     try:
         item = take_station_backup(folder)
     except backups.BackupError as exc:
-        click.echo(f"Backup não feito: {exc}", err=True)
+        echo(f"Backup não feito: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"Backup gravado em {item.path} ({item.size / 1_048_576:.1f} MB).")
+    echo(f"Backup gravado em {item.path} ({item.size / 1_048_576:.1f} MB).")
 
 
 @bp.cli.command("restore")
-@click.argument("folder", type=click.Path(file_okay=False))
+@click.argument("folder", type=PATH)
 @click.option("--yes", is_flag=True, help="do not ask for confirmation (for scripts)")
 def restore_command(folder: str, yes: bool) -> None:
     """Put a backup back in place of the database and the key files (asks first)."""
     db_file = _sqlite_file()
     if db_file is None:
-        click.echo(PG_RESTORE, err=True)
+        echo(PG_RESTORE, err=True)
         sys.exit(2)
     try:
         backups.check_backup(folder)
     except backups.BackupError as exc:
-        click.echo(f"Restauração recusada: {exc} Nada foi alterado.", err=True)
+        echo(f"Restauração recusada: {exc} Nada foi alterado.", err=True)
         sys.exit(1)
     if not yes:
-        click.echo(f"O banco de dados atual ({db_file}) será substituído pelo backup em {folder}.\n"
-                   "Tudo o que foi feito depois do backup será perdido (uma cópia da situação "
-                   "atual é guardada antes).")
+        echo(f"O banco de dados atual ({db_file}) será substituído pelo backup em {folder}.\n"
+             "Tudo o que foi feito depois do backup será perdido (uma cópia da situação "
+             "atual é guardada antes).")
         answer = click.prompt("Digite sim para restaurar", default="", show_default=False)
         if answer.strip().lower() not in ("s", "sim"):
-            click.echo("Restauração cancelada; nada foi alterado.")
+            echo("Restauração cancelada; nada foi alterado.")
             sys.exit(1)
     try:
         lease = acquire(db.session, datetime.now())
     except LockBusy as exc:
-        click.echo(f"Restauração recusada: {str(exc).replace(' Nada foi enviado.', '')} "
-                   "Espere o envio terminar. Nada foi alterado.", err=True)
+        echo(f"Restauração recusada: {str(exc).replace(' Nada foi enviado.', '')} "
+             "Espere o envio terminar. Nada foi alterado.", err=True)
         sys.exit(2)
     instance = current_app.instance_path
     try:
@@ -87,13 +88,13 @@ def restore_command(folder: str, yes: bool) -> None:
         keys = backups.restore_backup(folder, db_file, instance)
     except backups.BackupError as exc:
         lease.release()
-        click.echo(f"Restauração não feita: {exc}", err=True)
+        echo(f"Restauração não feita: {exc}", err=True)
         sys.exit(1)
     from flask_migrate import upgrade
     upgrade()  # a backup from an older version gets the newer tables and columns
-    click.echo(f"A situação anterior foi guardada em {safety.path}.")
-    click.echo(f"Backup restaurado de {folder}"
-               + (f" (com {', '.join(keys)})." if keys else " (sem arquivos de chave)."))
+    echo(f"A situação anterior foi guardada em {safety.path}.")
+    echo(f"Backup restaurado de {folder}"
+         + (f" (com {', '.join(keys)})." if keys else " (sem arquivos de chave)."))
 
 
 def backup_after_send(app: Flask) -> None:
@@ -104,10 +105,10 @@ def backup_after_send(app: Flask) -> None:
         try:
             item = take_station_backup()
         except backups.BackupError as exc:
-            click.echo(f"Backup não feito: {exc}", err=True)
+            echo(f"Backup não feito: {exc}", err=True)
         except SQLAlchemyError as exc:
-            click.echo(f"Backup não feito: {explain(exc)}", err=True)
+            echo(f"Backup não feito: {explain(exc)}", err=True)
         except Exception as exc:  # the send's result must stand whatever the backup does
-            click.echo(f"Backup não feito: {type(exc).__name__}: {exc}", err=True)
+            echo(f"Backup não feito: {type(exc).__name__}: {exc}", err=True)
         else:
-            click.echo(f"Backup gravado em {item.path}.")
+            echo(f"Backup gravado em {item.path}.")

@@ -21,10 +21,12 @@ from dunning.formatting import format_date
 from dunning.manual import send_test_email
 from dunning.oauth import AUTH_METHOD_LABELS, AUTH_METHODS, GOOGLE, MICROSOFT, PASSWORD
 from dunning.rules import UnknownCustomer
-from dunning.smtp import SECURITY_CHOICES, SmtpFailure, usable_address
+from dunning.settings_registry import REGISTRY, choice
+from dunning.smtp import SmtpFailure, usable_address
 from dunning.smtp_replies import explain
 from dunning.station_edit import SmtpSettingsError, SmtpValues, save_smtp
 from dunning.text import json_terminal_safe, terminal_safe
+from dunning.typed_input import shown
 from models import StationSettings, db
 
 
@@ -103,15 +105,15 @@ def echo_report(report: RunReport) -> None:
 
 @bp.cli.command("configure-smtp")
 @click.option("--server", required=True, help="SMTP server host name")
-@click.option("--auth-method", default="password", type=click.Choice(AUTH_METHODS),
+@click.option("--auth-method", default="password",
               help="sign-in: password (user + password), microsoft or google (OAuth 2.0; then "
                    "run authorize-smtp)")
 @click.option("--tenant", default="", help="Microsoft 365: directory (tenant) id or domain")
 @click.option("--client-id", default="", help="OAuth 2.0: application (client) id")
 @click.option("--client-secret-stdin", is_flag=True,
               help="Google: read the OAuth client secret from standard input")
-@click.option("--port", required=True, type=click.IntRange(1, 65535), help="port (587, 465, 25)")
-@click.option("--security", required=True, type=click.Choice(SECURITY_CHOICES),
+@click.option("--port", required=True, help="port (587, 465, 25)")
+@click.option("--security", required=True,
               help="none, starttls (usually port 587) or ssl (usually port 465)")
 @click.option("--user", default="", help="login user (empty: no authentication)")
 @click.option("--password-stdin", is_flag=True,
@@ -120,17 +122,25 @@ def echo_report(report: RunReport) -> None:
 @click.option("--sender-name", default="", help="sender name shown to customers")
 @click.option("--reply-to", default="", help="Reply-To address")
 @click.option("--bcc", default="", help="send a hidden copy of every reminder to this address")
-@click.option("--timeout", default=60, type=click.IntRange(1, 600),
-              help="seconds for every SMTP operation")
-@click.option("--max-per-minute", default=None, type=click.IntRange(1, 10000),
-              help="cap on messages per minute (Microsoft 365: 30)")
+@click.option("--timeout", default="60", help="seconds for every SMTP operation (1 to 600)")
+@click.option("--max-per-minute", default="", help="cap on messages per minute (Microsoft 365: 30)")
 def configure_smtp_command(server, auth_method, tenant, client_id, client_secret_stdin, port,
                            security, user, password_stdin, sender, sender_name, reply_to, bcc,
                            timeout, max_per_minute) -> None:
     """Store the station's SMTP settings (the password and secrets encrypted, never printed)."""
+    # Numbers, security and sign-in read as `settings set` and the form read them (pt-BR errors).
+    try:
+        port, timeout, max_per_minute, security = (REGISTRY[name].parse(value) for name, value in (
+            ("smtp_porta", port), ("smtp_tempo_limite", timeout),
+            ("max_por_minuto", max_per_minute), ("smtp_seguranca", security)))
+        auth_method = choice("--auth-method", {method: method for method in AUTH_METHODS})(
+            auth_method)
+    except ValueError as exc:
+        _fail(f"{exc} Nada foi alterado.")
     for label, address in (("--sender", sender), ("--reply-to", reply_to), ("--bcc", bcc)):
         if address and not usable_address(address):
-            _fail(f"{label}: endereço de e-mail inválido '{address}' (sem acentos antes do @).")
+            _fail(f"{label}: endereço de e-mail inválido '{shown(address)}' (sem acentos antes "
+                  "do @). Nada foi alterado.")
     _check_oauth_options(auth_method, tenant, client_id, client_secret_stdin, user,
                          password_stdin)
     secret = sys.stdin.readline().rstrip("\r\n") if client_secret_stdin else ""
@@ -204,7 +214,7 @@ def _check_oauth_options(auth_method, tenant, client_id, client_secret_stdin, us
 def send_test_email_command(address: str) -> None:
     """Send a short test message with the stored SMTP settings."""
     if not usable_address(address):
-        _fail(f"Endereço de e-mail inválido '{address}' (sem acentos antes do @).")
+        _fail(f"Endereço de e-mail inválido '{shown(address)}' (sem acentos antes do @).")
     try:
         code, reply = send_test_email(db.session, address, current_app.instance_path,
                                       datetime.now(), delivery_options())

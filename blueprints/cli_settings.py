@@ -10,9 +10,10 @@ import sys
 
 import click
 
-from blueprints.cli import bp
+from blueprints.cli import bp, echo
 from dunning import editing
 from dunning.settings_registry import UnknownSetting, current_values, set_value
+from dunning.typed_input import shown
 from models import Company, db
 
 
@@ -26,8 +27,8 @@ def settings_command(ctx: click.Context) -> None:
     db.session.commit()
     width = max(len(setting.name) for setting, _ in values)
     for setting, value in values:
-        click.echo(f"{setting.name.ljust(width)}  {value if value else '(vazio)'}  "
-                   f"# {setting.label}" + (f" [{setting.accepts}]" if setting.accepts else ""))
+        echo(f"{setting.name.ljust(width)}  {value if value else '(vazio)'}  "
+             f"# {setting.label}" + (f" [{setting.accepts}]" if setting.accepts else ""))
 
 
 @settings_command.command("set", context_settings={"ignore_unknown_options": True})
@@ -38,16 +39,16 @@ def settings_set_command(name: str, value: str) -> None:
     try:
         stored = set_value(db.session, name, value)
     except UnknownSetting:
-        click.echo(f"Erro: configuração desconhecida '{name}'. Veja os nomes com "
-                   "`flask --app app settings`.", err=True)
+        echo(f"Erro: configuração desconhecida '{shown(name)}'. Veja os nomes com "
+             "`flask --app app settings`.", err=True)
         sys.exit(1)
     except ValueError as exc:
         db.session.rollback()
-        click.echo(f"Erro: {exc} Nada foi alterado.", err=True)
+        echo(f"Erro: {exc} Nada foi alterado.", err=True)
         sys.exit(1)
-    click.echo(f"{name.strip().lower()} = {stored.shown if stored.shown else '(vazio)'}")
+    echo(f"{name.strip().lower()} = {stored.shown if stored.shown else '(vazio)'}")
     for note in stored.notes:
-        click.echo(f"Atenção: {note}")
+        echo(f"Atenção: {note}")
 
 
 @bp.cli.command("set-company")
@@ -73,14 +74,14 @@ def set_company_command(code: str, name: str | None, cnpj: str | None, address: 
     errors = editing.company_errors(code, **values)
     if errors:
         for error in errors:
-            click.echo(f"Erro: {error}", err=True)
-        click.echo("Nada foi alterado.", err=True)
+            echo(f"Erro: {error}", err=True)
+        echo("Nada foi alterado.", err=True)
         sys.exit(1)
     if company.id is None:
         db.session.add(company)
     editing.save_company(db.session, company, account_names={}, **values)
-    click.echo(f"Empresa {company.code} salva: {company.display_name}.")
+    echo(f"Empresa {company.code} salva: {company.display_name}.")
     missing = editing.creditor_missing(company)
     if missing:
-        click.echo(f"Atenção: ainda falta {', '.join(missing)}; os lembretes não citam esta empresa "
-                   "enquanto faltar (CDC art. 42-A).")
+        echo(f"Atenção: ainda falta {', '.join(missing)}; os lembretes não citam esta empresa "
+             "enquanto faltar (CDC art. 42-A).")

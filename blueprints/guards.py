@@ -11,13 +11,15 @@ import re
 import unicodedata
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Request, Response, current_app, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, RequestRedirect
 from werkzeug.urls import iri_to_uri
+
+from dunning.typed_input import unstorable
 
 # Always answered to: this PC's own names. Stations serving on another address add theirs with
 # TRUSTED_HOSTS in instance/config.py (README, "Segurança").
@@ -81,9 +83,30 @@ def _bound_page():
     return None
 
 
+def _refuse_unstorable():
+    """A value no database stores (a NUL character) is refused before any view reads it: one
+    clear 400 for every form, search box and address, instead of PostgreSQL's error half-way
+    through a save (a 500)."""
+    values = [("endereço", request.path)]
+    for multi in (request.args, request.form):
+        # ``next`` is never stored: safe_next sends any odd value to the Painel after a login.
+        values += [(key, text) for key, texts in multi.lists() if key != "next"
+                   for text in (key, *texts)]
+    values += [(key, upload.filename or "") for key, upload in request.files.items(multi=True)]
+    for name, text in values:
+        if problem := unstorable(text):
+            field = name.replace("\x00", "\\0")[:60]
+            return render_template(
+                "error.html", code=400, title="Valor inválido",
+                message=f"Um valor enviado (campo {field}) {problem}, que não pode ser gravado. "
+                        "Corrija o texto e tente de novo; nada foi alterado."), 400
+    return None
+
+
 def init_guards(app: Flask) -> None:
     """Check the Host header before anything else runs (even the login and first-run pages);
-    limit failed logins per client address; bound the numbers a request can carry.
+    limit failed logins per client address; bound the numbers a request can carry and refuse
+    text no database stores.
 
     Werkzeug's own TRUSTED_HOSTS check cannot match an IPv6 literal such as ``[::1]``, so the
     station's list is taken over here and Flask's check is switched off.
@@ -95,6 +118,7 @@ def init_guards(app: Flask) -> None:
     app.config["TRUSTED_HOSTS"] = None
     app.before_request_funcs.setdefault(None, []).insert(0, _check_host)
     app.before_request(_bound_page)
+    app.before_request(_refuse_unstorable)
     app.request_class = BoundedRequest
     app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
     limiter.init_app(app)

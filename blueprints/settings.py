@@ -27,6 +27,7 @@ from dunning.sender import DeliveryOptions
 from dunning.smtp import AuthorizationFailed, SmtpFailure, usable_address
 from dunning.smtp_replies import explain as explain_smtp_reply
 from dunning.statement import TEMPLATE_VARIABLES, Templates, render, validate_templates
+from dunning.typed_input import MAX_DIGITS, shown, whole_number
 from models import StationSettings, db
 
 bp = Blueprint("settings", __name__, url_prefix="/configuracoes")
@@ -208,6 +209,16 @@ def _target(key: str | None) -> str:
     return key if key and station_edit.known_target(db.session, key) else station_edit.COMMON
 
 
+_UNKNOWN_TARGET = ("Esse conjunto de modelos não existe (um nível apagado?). Escolha o modelo "
+                   "na lista e tente de novo.")
+
+
+def _known(key: str | None) -> bool:
+    """A template set a form may save to: none named means the common one; an unknown one is
+    refused, not saved as the common templates."""
+    return not key or station_edit.known_target(db.session, key)
+
+
 def _templates_form(settings: StationSettings, key: str = station_edit.COMMON) -> TemplatesForm:
     current = station_edit.target_templates(db.session, settings, key)
     return TemplatesForm(formdata=None, data={"target": key, "subject": current.subject,
@@ -370,6 +381,10 @@ def templates():
     """Preview or save the templates; a template that does not render is refused, field by field."""
     form = TemplatesForm()
     form.validate_on_submit()
+    if not _known(form.target.data):
+        form.target.errors = [*form.target.errors, _UNKNOWN_TARGET]
+        flash(f"{_UNKNOWN_TARGET} Nada foi salvo.", "error:modelos")
+        return _page(400, templates_form=form)
     key = _target(form.target.data)
     templates = Templates(subject=form.subject.data or "", text=form.text.data or "",
                           html=form.html.data or "")
@@ -401,7 +416,9 @@ def templates():
 def restore_templates():
     """"Restaurar padrão": back to the built-in templates (of the set shown)."""
     key = _target(request.form.get("target"))
-    if ConfirmForm().validate_on_submit():
+    if not _known(request.form.get("target")):
+        flash(f"{_UNKNOWN_TARGET} Nada foi alterado.", "error:modelos")
+    elif ConfirmForm().validate_on_submit():
         station_edit.restore_target(db.session, key)
         flash("Modelos de e-mail restaurados para o padrão.", "success:modelos")
     return redirect(url_for("settings.index", modelo=key))
@@ -417,10 +434,11 @@ def levels():
         days = request.form.get(f"dias-{n}", "").strip()
         if not name and not days:
             continue
-        if not (days.isascii() and days.isdigit()):
-            errors.append(f"Nível {n}: dias de atraso inválido '{days}' (um número inteiro).")
+        start = whole_number(days, 0, 10**MAX_DIGITS)
+        if start is None:
+            errors.append(f"Nível {n}: dias de atraso inválido '{shown(days)}' (um número inteiro).")
             continue
-        rows.append((name, int(days)))
+        rows.append((name, start))
     if form.validate_on_submit() and not errors:
         try:
             station_edit.save_levels(db.session, rows)

@@ -10,7 +10,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import exists, select
 
 from blueprints.guards import init_guards
-from dunning.db_errors import DATABASE_ERRORS, describe_database_error
+from dunning.db_errors import (DATABASE_ERRORS, VALUE_ERRORS, VALUE_REFUSED,
+                               describe_database_error)
 from dunning.formatting import format_brl, format_date, format_datetime
 from dunning.smtp_replies import explain as explain_smtp_reply
 from dunning.users import session_user
@@ -51,6 +52,8 @@ def init_web(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     for error in DATABASE_ERRORS:
         app.register_error_handler(error, _database_error)
+    for error in VALUE_ERRORS:
+        app.register_error_handler(error, _value_refused)
 
 
 def register_pages(app: Flask) -> None:
@@ -160,8 +163,17 @@ def _error_page(error):
 def _database_error(error):
     """The database failed (read-only, locked, unreachable): say what to check, not a 500."""
     db.session.rollback()
+    current_app.logger.warning("database error on %s: %s", request.path, error)
     return render_template("error.html", code=503, title="Banco de dados indisponível",
                            message=describe_database_error(error)), 503
+
+
+def _value_refused(error):
+    """A value the database does not take got past the checks: a 400 naming the kind, not a 500
+    (and a log line, since a check is missing somewhere)."""
+    db.session.rollback()
+    current_app.logger.warning("value refused by the database on %s: %s", request.path, error)
+    return render_template("error.html", code=400, title="Valor inválido", message=VALUE_REFUSED), 400
 
 
 def _csrf_error(error: CSRFError):
