@@ -15,6 +15,7 @@ from blueprints.cli import bp, echo, echo_waiting, import_wait, os_user
 from dunning.dberrors import explain
 from dunning.folder import FileOutcome, FolderUnusable, folder_problem, import_folder
 from dunning.importing import ImportBusy
+from dunning.settings_registry import integer, text
 from dunning.station_edit import save_import
 from models import StationSettings, db
 
@@ -25,11 +26,21 @@ RESULT_WORDS = {"accepted": "importado", "refused": "RECUSADO", "repeated": "rep
 @bp.cli.command("configure-import")
 @click.option("--folder", help="the folder the ERP's scheduled export writes into (\"\" = none)")
 @click.option("--pattern", help="which files of it to import (default *.csv)")
-@click.option("--max-age-hours", type=click.IntRange(0, 8760),
-              help="hold back a company whose invoice data is older than this (0 = no limit)")
+@click.option("--max-age-hours",
+              help="hold back a company whose invoice data is older than this (0 to 8760 hours, "
+                   "0 = no limit)")
 def configure_import_command(folder: str | None, pattern: str | None,
-                             max_age_hours: int | None) -> None:
+                             max_age_hours: str | None) -> None:
     """Set the import folder, its file pattern and the maximum age of the invoice data."""
+    # Checked as the Configurações form checks them (lengths, one line, hours in range).
+    try:
+        folder = None if folder is None else text("Pasta de importação", 1000)(folder)
+        pattern = None if pattern is None else text("Arquivos a importar", 200)(pattern)
+        max_age_hours = None if max_age_hours is None else integer(
+            "Idade máxima dos dados (horas)", 0, 8760)(max_age_hours)
+    except ValueError as exc:
+        echo(f"Erro: {exc} Nada foi alterado.", err=True)
+        sys.exit(1)
     settings = StationSettings.load(db.session)
     if folder is not None and folder.strip():
         problem = folder_problem(folder)

@@ -18,8 +18,7 @@ import sys
 
 import click
 
-from dunning.db_errors import (DATABASE_ERRORS, VALUE_ERRORS, VALUE_REFUSED,
-                               describe_database_error)
+from dunning.dberrors import DATABASE_ERRORS, VALUE_ERRORS, VALUE_REFUSED, explain
 from dunning.os_errors import describe_os_error
 from dunning.text import terminal_safe
 from dunning.typed_input import unstorable
@@ -62,7 +61,7 @@ def _guarded(command: click.Command):
             return callback(*args, **kwargs)
         except DATABASE_ERRORS as exc:
             db.session.rollback()
-            _fail(describe_database_error(exc), 2)
+            _fail(f"{explain(exc)} Nada foi alterado.", 2)
         except VALUE_ERRORS:
             db.session.rollback()
             _fail(VALUE_REFUSED, 1)

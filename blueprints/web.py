@@ -10,8 +10,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import exists, select
 
 from blueprints.guards import init_guards
-from dunning.db_errors import (DATABASE_ERRORS, VALUE_ERRORS, VALUE_REFUSED,
-                               describe_database_error)
+from dunning.dberrors import DATABASE_ERRORS, VALUE_ERRORS, VALUE_REFUSED, explain
 from dunning.formatting import format_brl, format_date, format_datetime
 from dunning.smtp_replies import explain as explain_smtp_reply
 from dunning.users import session_user
@@ -165,7 +164,7 @@ def _database_error(error):
     db.session.rollback()
     current_app.logger.warning("database error on %s: %s", request.path, error)
     return render_template("error.html", code=503, title="Banco de dados indisponível",
-                           message=describe_database_error(error)), 503
+                           message=f"{explain(error)} Nada foi alterado."), 503
 
 
 def _value_refused(error):

@@ -1,13 +1,23 @@
 """Database errors as staff should read them: the real cause (busy, read-only, disk full, schema
-missing, unreachable) and what to do, for SQLite and PostgreSQL alike."""
+missing, unreachable) and what to do, for SQLite and PostgreSQL alike; a page (503) or the
+terminal (exit 2) says so instead of a traceback, and a value the database refuses that slipped
+past the checks is a 400 page or exit 1 (blueprints/web.py, blueprints/cli_input.py)."""
 from __future__ import annotations
 
 import time
 from typing import Callable, TypeVar
 
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, InternalError, OperationalError, SQLAlchemyError
 
 T = TypeVar("T")
+
+# The database failed: SQLite reports a read-only, locked or missing file as OperationalError;
+# PostgreSQL a read-only transaction (a standby, default_transaction_read_only) as InternalError.
+DATABASE_ERRORS = (OperationalError, InternalError)
+# A value the database does not take (PostgreSQL: longer than its column, a NUL character).
+VALUE_ERRORS = (DataError,)
+VALUE_REFUSED = ("O banco de dados recusou um dos valores (longo demais ou com um caractere que "
+                 "não pode ser gravado). Confira o que foi digitado ou importado. Nada foi alterado.")
 
 # PostgreSQL SQLSTATE codes -> cause.
 _PG_CODES = {"55P03": "locked", "40P01": "locked", "25006": "read_only", "53100": "disk_full",

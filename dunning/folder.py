@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from dunning import history
 from dunning.csvfile import FileRejected
 from dunning.importing import ImportOrigin, ImportReport, Repeated, import_invoices
+from dunning.os_errors import os_reason
+from dunning.typed_input import shown
 
 SETTLE_TIME = timedelta(seconds=60)  # a file younger than this may still be being written
 IMPORTED, REFUSED = "importados", "recusados"
@@ -68,13 +70,18 @@ def folder_problem(folder: str) -> str:
     if not folder.strip():
         return "nenhuma pasta de importação configurada (Configurações › Importação ou " \
                "`flask --app app configure-import --folder PASTA`)"
-    path = Path(folder)
-    if not path.exists():
-        return f"a pasta de importação {folder} não existe (ou a unidade de rede não está conectada)"
-    if not path.is_dir():
-        return f"{folder} não é uma pasta"
+    path, shown_folder = Path(folder), shown(folder)
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as exc:  # a name too long: exists() only hides "not found"
+        return f"a pasta de importação {shown_folder} não pode ser usada: {os_reason(exc)}"
+    if not exists:
+        return (f"a pasta de importação {shown_folder} não existe (ou a unidade de rede não está "
+                "conectada)")
+    if not is_dir:
+        return f"{shown_folder} não é uma pasta"
     if not os.access(path, os.R_OK | os.X_OK):
-        return f"sem permissão para ler a pasta de importação {folder}"
+        return f"sem permissão para ler a pasta de importação {shown_folder}"
     return ""
 
 
@@ -88,7 +95,7 @@ def waiting_files(folder: Path, pattern: str) -> list[os.DirEntry]:
                    and fnmatch.fnmatchcase(entry.name.lower(), pattern)]
     except OSError as exc:
         raise FolderUnusable(f"não foi possível ler a pasta de importação {folder} "
-                             f"({exc.strerror or exc})") from exc
+                             f"({os_reason(exc)})") from exc
     return sorted(entries, key=lambda entry: (entry.stat().st_mtime, entry.name))
 
 
@@ -118,7 +125,7 @@ def _one(session: Session, path: Path, now: datetime, user: str, wait: float,
     try:
         modified = datetime.fromtimestamp(path.stat().st_mtime)
     except OSError as exc:
-        return FileOutcome(path.name, "unreadable", f"não foi possível ler o arquivo ({exc.strerror})")
+        return FileOutcome(path.name, "unreadable", f"não foi possível ler o arquivo ({os_reason(exc)})")
     if now - modified < SETTLE_TIME:
         return FileOutcome(path.name, "waiting", "modificado há menos de 1 minuto (o ERP pode "
                                                  "estar gravando); fica para a próxima vez")
@@ -128,7 +135,7 @@ def _one(session: Session, path: Path, now: datetime, user: str, wait: float,
         stream = open(path, "rb")
     except OSError as exc:
         return FileOutcome(path.name, "unreadable", f"não foi possível abrir o arquivo "
-                                                    f"({exc.strerror or exc}); em uso pelo ERP? "
+                                                    f"({os_reason(exc)}); em uso pelo ERP? "
                                                     f"Fica para a próxima vez")
     try:
         with stream:
@@ -169,7 +176,7 @@ def _move(session: Session, path: Path, folder: Path, outcome: FileOutcome) -> P
         target = _free_name(folder, path.name)
         os.replace(path, target)
     except OSError as exc:
-        note = (f"Não foi possível mover o arquivo para {folder} ({exc.strerror or exc}); ele "
+        note = (f"Não foi possível mover o arquivo para {folder} ({os_reason(exc)}); ele "
                 f"ficou na pasta de importação" + (" e não será importado de novo."
                                                     if outcome.result != "refused" else "."))
         outcome.note = note

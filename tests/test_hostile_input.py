@@ -78,7 +78,7 @@ def test_every_page_survives_hostile_query_values_and_ids(app, data_staff):
                             failures.append((url[:60], sorted(query)[:1], value[:30]))
     finally:
         got_request_exception.disconnect(record, app)
-    assert sorted(set(map(str, failures))) == []
+    assert not failures, "\n".join(sorted(set(map(str, failures))))
 
 
 @pytest.mark.parametrize("value", ["0001-01-01", "9999-12-31", "1899-12-31", "2101-01-01",
@@ -311,7 +311,7 @@ def test_every_form_survives_hostile_field_values(app, session, runner, staff, s
                         assert "caractere nulo" in response.get_data(as_text=True), (action, name)
     finally:
         got_request_exception.receivers.clear()
-    assert sorted(set(map(str, failures))) == []
+    assert not failures, "\n".join(sorted(set(map(str, failures))))
 
 
 def _commands(app):
@@ -365,7 +365,7 @@ def test_every_command_survives_hostile_arguments(app, runner, session, tmp_path
                     failures.append((*where, result.output[-150:]))
                 elif result.exit_code != 0 and not result.output.strip():
                     failures.append((*where, "refused without a message"))
-    assert failures == []
+    assert not failures, "\n".join(map(str, failures))
 
 
 # --- The station settings, surface by surface: refused in pt-BR, the data unchanged -----------
@@ -513,6 +513,32 @@ def test_backup_settings_form_refuses_bad_folders_and_counts(app, staff, db_url,
         html = response.get_data(as_text=True)
         assert response.status_code == 400, data
         assert "nada foi salvo" in html, data
+    assert _data(db_url) == before
+
+
+def test_import_settings_refuse_bad_folders_patterns_and_ages(app, runner, staff, db_url, tmp_path):
+    """The import folder's settings, from Configurações and from configure-import."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    a_file = tmp_path / "arquivo"
+    a_file.write_text("x", encoding="utf-8")
+    assert staff.get("/configuracoes/").status_code == 200
+    before = _data(db_url)
+    good = {"import_folder": "", "import_pattern": "*.csv", "max_data_age_hours": "24"}
+    bad = {"import_folder": [str(a_file), str(a_file / "dentro"), str(tmp_path / "nao-existe"),
+                             str(tmp_path / ("n" * 300)), "x" * 100_000],
+           "import_pattern": ["x" * 201, "x" * 100_000],
+           "max_data_age_hours": ["-1", "8761", HUGE, "1" * 5000, "²", "nan", ""]}
+    options = {"import_folder": "--folder", "import_pattern": "--pattern",
+               "max_data_age_hours": "--max-age-hours"}
+    for field, values in bad.items():
+        for value in values:
+            response = staff.post("/configuracoes/importacao", data={**good, field: value})
+            assert response.status_code == 400, (field, value[:20])
+            assert "nada foi salvo" in response.get_data(as_text=True), (field, value[:20])
+            result = runner.invoke(args=["configure-import", options[field], value])
+            assert "Nada foi alterado" in _refused(result, codes=(1,)), (field, value[:20])
+    for value in ("a\r\nb", "\udcff", "\x00"):
+        _refused(runner.invoke(args=["configure-import", "--pattern", value]))
     assert _data(db_url) == before
 
 
