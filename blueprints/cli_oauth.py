@@ -17,6 +17,7 @@ from dunning.oauth import (AUTH_METHOD_LABELS, MICROSOFT, AuthorizationRevoked, 
                            ProviderUnreachable, google_tokens, stored_client)
 from dunning.oauth_signin import (GOOGLE_AUTH_OPTIONS, finish_device_flow, google_flow,
                                   start_device_flow, store_authorization)
+from dunning.settings_registry import integer
 from models import StationSettings, db
 
 SUCCESS_PAGE = ("Autorização concluída. Pode fechar esta janela e voltar ao sistema de "
@@ -26,10 +27,14 @@ SUCCESS_PAGE = ("Autorização concluída. Pode fechar esta janela e voltar ao s
 @bp.cli.command("authorize-smtp")
 @click.option("--no-browser", is_flag=True,
               help="Google: print the address to open instead of opening the browser")
-@click.option("--port", default=0, type=click.IntRange(0, 65535),
-              help="Google: loopback port for the redirect (0 = any free port)")
-def authorize_smtp_command(no_browser: bool, port: int) -> None:
+@click.option("--port", default="0",
+              help="Google: loopback port for the redirect (0 to 65535; 0 = any free port)")
+def authorize_smtp_command(no_browser: bool, port: str) -> None:
     """Authorize the SMTP mailbox with OAuth 2.0 (Microsoft 365: device code; Google: browser)."""
+    try:
+        port = integer("--port", 0, 65535)(port)  # a pt-BR message, as `settings set` gives
+    except ValueError as exc:
+        _fail(str(exc))
     settings = StationSettings.load(db.session)
     db.session.commit()
     if not settings.uses_oauth:
