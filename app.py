@@ -17,7 +17,7 @@ from flask_migrate import Migrate
 from sqlalchemy import event
 
 from dunning.os_errors import os_reason
-from dunning.private_files import make_private, private_umask
+from dunning.private_files import create_once, make_private, private_umask
 from models import db
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -61,11 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def _instance_secret(path: Path) -> str:
     """The session-signing key, created once per station and readable by its owner only."""
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    return create_once(path, lambda: secrets.token_hex(32).encode("ascii")).decode("ascii")
 
 
 def _sqlite_file(uri: str) -> list[str]:

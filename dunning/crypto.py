@@ -6,6 +6,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from dunning.private_files import create_once
+
 KEY_FILE = "smtp.key"
 
 
@@ -19,16 +21,7 @@ def _key_path(instance_path: str | os.PathLike) -> Path:
 
 def load_key(instance_path: str | os.PathLike) -> bytes:
     """The station's key, created on first use and readable by its owner only."""
-    path = _key_path(instance_path)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it a moment ago
-            return path.read_bytes().strip()
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(Fernet.generate_key())
-    return path.read_bytes().strip()
+    return create_once(_key_path(instance_path), Fernet.generate_key)
 
 
 def encrypt_secret(instance_path: str | os.PathLike, plaintext: str) -> str:

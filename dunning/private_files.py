@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 PRIVATE_UMASK = 0o077
 
@@ -48,3 +50,27 @@ def _narrow(path: Path) -> None:
             os.chmod(path, stat.S_IMODE(info.st_mode) & ~0o077)
     except OSError:
         pass  # gone meanwhile, or not ours to change: nothing to narrow
+
+
+def create_once(path: str | os.PathLike, make: Callable[[], bytes]) -> bytes:
+    """The content of the key file ``path``, written with ``make()`` when it does not exist yet.
+
+    Two processes may start together on a new station (the server and the scheduled job, two
+    imports): both must end with the same key, and neither may read a file the other has created
+    but not yet written. So the key is written in full to a private temporary file beside it and
+    linked into place; whoever links second keeps the first one's key.
+    """
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(make())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass  # another process was first: its key stands
+        finally:
+            os.unlink(temporary)
+    return path.read_bytes().strip()
