@@ -20,7 +20,9 @@ from dunning.dberrors import explain as explain_db
 from dunning.formatting import format_date
 from dunning.manual import send_test_email
 from dunning.oauth import AUTH_METHOD_LABELS, AUTH_METHODS, GOOGLE, MICROSOFT, PASSWORD
+from dunning.retention import prune_skipped
 from dunning.rules import UnknownCustomer
+from dunning.runlock import LockBusy, LockLost, acquire
 from dunning.settings_registry import REGISTRY, choice
 from dunning.smtp import SmtpFailure, usable_address
 from dunning.smtp_replies import explain
@@ -95,6 +97,8 @@ def echo_report(report: RunReport) -> None:
     if reasons:
         echo("Ignorados: " + "; ".join(f"{SKIP_LABELS.get(r, r)}: {n}"
                                              for r, n in sorted(reasons.items())))
+    if report.pruned and (report.pruned.lines or not report.pruned.finished):
+        echo(report.pruned.summary())
     if report.marked_unknown:
         echo(f"Atenção: {report.marked_unknown} mensagem(ns) de uma execução interrompida "
              f"ficaram com situação desconhecida (não serão reenviadas automaticamente; "
@@ -225,3 +229,33 @@ def send_test_email_command(address: str) -> None:
              f"do servidor: {exc.code or ''} {exc.reply}".replace(":  ", ": "), err=True)
         sys.exit(1)
     echo(f"Mensagem de teste aceita pelo servidor ({code} {reply}).")
+
+
+@bp.cli.command("prune-skipped")
+def prune_skipped_command() -> None:
+    """Delete now the `skipped` lines older than the station's retention (the daily run also does
+    it after its send, a few minutes at a time); exit 2 while a run is in progress."""
+    settings = StationSettings.load(db.session)
+    retention_days = settings.skip_retention_days
+    db.session.commit()
+    try:
+        lease = acquire(db.session, datetime.now())
+    except LockBusy as exc:
+        _fail(f"{str(exc).replace(' Nada foi enviado.', '')} Tente depois que o envio terminar; "
+              "nada foi apagado.")
+
+    def beat() -> None:
+        if lease.due(datetime.now()):
+            lease.heartbeat(datetime.now())
+
+    try:
+        result = prune_skipped(db.session, date.today(), retention_days, between_batches=beat)
+    except (SQLAlchemyError, LockLost) as exc:
+        db.session.rollback()
+        why = ("a trava do envio foi tomada por outro processo" if isinstance(exc, LockLost)
+               else f"erro do banco de dados, {type(exc).__name__}")
+        _fail(f"Limpeza interrompida ({why}); o que já foi apagado fica apagado, o restante na "
+              "próxima vez.")
+    finally:
+        lease.release()
+    echo(result.summary())

@@ -8,8 +8,9 @@ from wtforms import FieldList, FormField, RadioField, SelectChoice, TextAreaFiel
 
 from blueprints.forms import (AccountEntryForm, BillingAccountForm, PageForm, collect_rows,
                               prepare_rows, tolerance_field)
-from dunning import editing, queries
+from dunning import editing, queries, retention
 from dunning.addresses import is_valid_email, split_emails
+from dunning.delivery import SKIP_LABELS
 from models import Customer, CustomerGroup, SendEmail, db
 
 bp = Blueprint("customers", __name__, url_prefix="/clientes")
@@ -115,7 +116,9 @@ def _render(customer: Customer, form: CustomerPolicyForm, emails_form: EmailsFor
     return render_template(
         "customers/show.html", customer=customer, form=form, emails_form=emails_form,
         invoices=queries.open_invoices(db.session, customer.id), as_of=as_of,
-        history=queries.reminder_history(db.session, customer.id))
+        history=queries.reminder_history(db.session, customer.id),
+        skips=queries.skip_history(db.session, customer.id), reasons=SKIP_LABELS,
+        retention_days=retention.retention_days(db.session))
 
 
 class _PolicyData:

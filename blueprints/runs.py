@@ -5,10 +5,11 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 
 from blueprints.forms import PageForm
 from dunning import queries
-from dunning.delivery import RESENDABLE, CannotRun, DeliveryOptions
+from dunning.delivery import RESENDABLE, SKIP_LABELS, CannotRun, DeliveryOptions
 from dunning.manual import resend_line, resend_recipients
 from blueprints.preview import run_in_progress
-from dunning.runcounts import counts_of
+from dunning.retention import retention_days
+from dunning.runcounts import counts_of, skip_reasons_of
 from models import OutboxLine, Run, db
 
 bp = Blueprint("runs", __name__, url_prefix="/envios")
@@ -35,6 +36,8 @@ def show(run_id: int):
                        per_page=current_app.config["PER_PAGE"], error_out=False)
     return render_template("runs/show.html", run=run, page=page, status=status, search=search,
                            resendable=RESENDABLE, counts=counts_of(db.session, [run])[run.id],
+                           skip_reasons=skip_reasons_of(db.session, run), reasons=SKIP_LABELS,
+                           retention_days=retention_days(db.session),
                            running=run.status == "running" and run_in_progress())
 
 

@@ -150,6 +150,11 @@ class ImportForm(PageForm):
     max_data_age_hours = IntegerField("Idade máxima dos dados de faturas (horas)", default=24,
                                       validators=[InputRequired("Informe a idade máxima."),
                                                   NumberRange(0, 8760, "Entre 0 e 8760 horas.")])
+class RetentionForm(PageForm):
+    """How long the run history keeps who was skipped (dunning.retention)."""
+
+    ignorados_guardar_dias = StringField("Guardar a lista dos clientes ignorados por (dias)",
+                                         validators=[_registry("ignorados_guardar_dias")])
 
 
 class TemplatesForm(PageForm):
@@ -197,11 +202,12 @@ def _import_form(settings: StationSettings) -> ImportForm:
         "max_data_age_hours": settings.max_data_age_hours})
 
 
-def _collection_form(settings: StationSettings) -> CollectionForm:
-    shown = dict((s.name, value) for s, value in settings_registry.current_values(db.session))
-    return CollectionForm(formdata=None, data={name: shown[name] for name in (
-        "calendario", "uf", "feriados_extras", "multa_percentual", "juros_percentual_mes",
-        "aviso_vencimento_dias")})
+def _registered_form(form_class: type[PageForm]) -> PageForm:
+    """A form whose fields are registered settings (named as in `settings`), filled with the
+    stored values as `settings` shows them."""
+    shown = {s.name: value for s, value in settings_registry.current_values(db.session)}
+    return form_class(formdata=None, data={name: value for name, value in shown.items()
+                                           if hasattr(form_class, name)})
 
 
 def _target(key: str | None) -> str:
@@ -253,8 +259,9 @@ def _page(status: int = 200, preview=None, **forms):
     forms.setdefault("sending_form", _sending_form(settings))
     target = _target(request.values.get("modelo") or request.form.get("target"))
     forms.setdefault("templates_form", _templates_form(settings, target))
-    forms.setdefault("collection_form", _collection_form(settings))
+    forms.setdefault("collection_form", _registered_form(CollectionForm))
     forms.setdefault("import_form", _import_form(settings))
+    forms.setdefault("retention_form", _registered_form(RetentionForm))
     return render_template("settings/index.html", settings=settings, preview=preview,
                            targets=station_edit.template_targets(db.session), target=target,
                            levels=load_levels(db.session), max_levels=MAX_LEVELS,
@@ -348,19 +355,30 @@ def sending():
     return redirect(url_for("settings.index"))
 
 
+def _save_registered(form: PageForm, form_key: str, section: str, saved: str):
+    """Save a form whose fields are registered settings, each checked as `settings set` checks
+    it (all or nothing); its errors shown in its ``section``."""
+    if not form.validate_on_submit():
+        flash("Corrija os campos indicados; nada foi salvo.", f"error:{section}")
+        return _page(400, **{form_key: form})
+    station_edit.save_registered(db.session, {field.name: field.data or "" for field in form
+                                              if field.name in settings_registry.REGISTRY})
+    flash(saved, f"success:{section}")
+    return redirect(url_for("settings.index"))
+
+
+@bp.route("/historico", methods=["POST"])
+def retention():
+    """Save how many days the runs keep the list of the customers they skipped."""
+    return _save_registered(RetentionForm(), "retention_form", "historico",
+                            "Histórico dos envios salvo.")
+
+
 @bp.route("/regua", methods=["POST"])
 def collection():
-    """Save the régua de cobrança settings, each checked as `settings set` checks it."""
-    form = CollectionForm()
-    if not form.validate_on_submit():
-        flash("Corrija os campos indicados; nada foi salvo.", "error:regua")
-        return _page(400, collection_form=form)
-    station_edit.save_registered(db.session, {
-        name: getattr(form, name).data or "" for name in (
-            "calendario", "uf", "feriados_extras", "multa_percentual", "juros_percentual_mes",
-            "aviso_vencimento_dias")})
-    flash("Régua de cobrança salva.", "success:regua")
-    return redirect(url_for("settings.index"))
+    """Save the régua de cobrança settings."""
+    return _save_registered(CollectionForm(), "collection_form", "regua",
+                            "Régua de cobrança salva.")
 
 
 @bp.route("/importacao", methods=["POST"])

@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 
 from dunning.crypto import SecretUnreadable
 from dunning.oauth import AuthorizationRevoked, ProviderUnreachable, REAUTHORIZE
+from dunning.retention import prune_skipped
 from dunning.rules import SKIP_REASON_LABELS, Reminder, plan
 from dunning.dberrors import retry_when_locked
 from dunning.runcounts import store_counts
-from dunning.runlock import (IMPORT_LOCK_ID, IMPORT_STALE_AFTER, LockBusy, LockHolder, acquire,
-                             wait_while_held)
+from dunning.runlock import (IMPORT_LOCK_ID, IMPORT_STALE_AFTER, LockBusy, LockHolder, RunLease,
+                             acquire, wait_while_held)
 from dunning.sender import (DeliveryOptions, LineResult, OutboxItem, RunReport, Sender, SendLog,
                             connection_config)
 from dunning.smtp import ascii_address
@@ -120,6 +121,7 @@ def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger
             busy(lambda: _finish(session, run_id, report, options.clock()))
             raise
         busy(lambda: _finish(session, run_id, report, options.clock()))
+        _prune(session, as_of, settings.skip_retention_days, options, lease, report)
         return report
     finally:
         session.rollback()
@@ -167,10 +169,10 @@ def _recover(session: Session, now: datetime) -> int:
         status=LineStatus.UNKNOWN.value, updated_at=now,
         smtp_reply="O processo de envio terminou de forma inesperada durante o envio; "
                    "não se sabe se a mensagem chegou ao servidor."))
-    session.execute(update(Run).where(Run.status == "running").values(
+    store_counts(session, dead)  # while still marked running (dunning.runcounts)
+    session.execute(update(Run).where(Run.id.in_(dead)).values(
         status="interrupted", finished_at=now,
         message="Execução interrompida (o processo terminou sem concluir)."))
-    store_counts(session, dead)
     session.commit()
     return result.rowcount
 
@@ -219,11 +221,36 @@ def _queue(session: Session, run_id: int, due, report: RunReport,
     return queue
 
 
+def _prune(session: Session, as_of: date, retention_days: int, options: DeliveryOptions,
+           lease: RunLease, report: RunReport) -> None:
+    """After the send: delete the `skipped` lines past the station's retention
+    (dunning.retention), under the run lock, within ``options.prune_budget``. The send is already
+    recorded, so nothing here may fail the run: a problem becomes a warning on the run, and the
+    next run's prune carries on."""
+    def beat() -> None:
+        if lease.due(options.clock()):
+            lease.heartbeat(options.clock())
+
+    try:
+        report.pruned = prune_skipped(session, as_of, retention_days, clock=options.clock,
+                                      budget=options.prune_budget, between_batches=beat)
+    except Exception as exc:  # noqa: BLE001 - the messages are out; the next run prunes again
+        session.rollback()
+        report.warn(f"A limpeza das linhas de clientes ignorados antigas não foi concluída "
+                    f"({type(exc).__name__}: {exc}); será tentada de novo no próximo envio.")
+        try:
+            session.execute(update(Run).where(Run.id == report.run_id).values(
+                message=report.message))
+            session.commit()
+        except Exception:  # noqa: BLE001 - the database itself is failing: the warning is printed
+            session.rollback()
+
+
 def _finish(session: Session, run_id: int, report: RunReport, now: datetime) -> None:
     """Close the run record with its verdict and the counts of its lines; commits."""
     if report.status == "running":
         report.status = "failed" if report.failed or report.unknown else "ok"
+    store_counts(session, [run_id])  # while still marked running (dunning.runcounts)
     session.execute(update(Run).where(Run.id == run_id).values(
         status=report.status, message=report.message, finished_at=now))
-    store_counts(session, [run_id])
     session.commit()

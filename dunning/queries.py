@@ -139,10 +139,34 @@ def open_invoices(session: Session, customer_id: int) -> list[Invoice]:
 
 
 def reminder_history(session: Session, customer_id: int, limit: int = 50) -> list[OutboxLine]:
-    """A customer's latest reminder lines, newest first."""
+    """A customer's latest lines that carried (or were to carry) a message, newest first: the
+    daily `skipped` ones would push them off the page, and go after the retention anyway (they
+    are summed up by ``skip_history``)."""
     return list(session.scalars(
-        select(OutboxLine).where(OutboxLine.customer_id == customer_id)
+        select(OutboxLine).where(OutboxLine.customer_id == customer_id,
+                                 OutboxLine.status != "skipped")
         .order_by(OutboxLine.as_of.desc(), OutboxLine.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class SkipHistory:
+    """The runs that skipped a customer for one reason, among the `skipped` lines still kept."""
+
+    reason: str
+    count: int
+    first: date
+    last: date
+
+
+def skip_history(session: Session, customer_id: int) -> list[SkipHistory]:
+    """A customer's kept `skipped` lines summed up per reason, most recent reason first."""
+    rows = session.execute(
+        select(OutboxLine.skip_reason, func.count(), func.min(OutboxLine.as_of),
+               func.max(OutboxLine.as_of))
+        .where(OutboxLine.customer_id == customer_id, OutboxLine.status == "skipped")
+        .group_by(OutboxLine.skip_reason))
+    return sorted((SkipHistory(*row) for row in rows), key=lambda h: (h.last, h.count),
+                  reverse=True)
 
 
 def accounts(session: Session) -> list[Account]:

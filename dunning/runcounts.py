@@ -1,18 +1,20 @@
-"""A run's figures (sent, partial, failed, unknown, pending, skipped): the one home of how they are
-counted, always from the run's outbox lines.
+"""A run's figures (sent, partial, failed, unknown, pending, skipped, and skipped per reason): the
+one home of how they are counted, always from the run's outbox lines.
 
 A finished run keeps the counts taken from its lines when it ended (the next run of the same date
-may take its pending lines over); a run still going, or killed before a later run settled it, is
-counted live. A line never tried (``pending``) is not a failure.
+may take its pending lines over; the retention deletes its `skipped` lines, dunning.retention); a
+run still going, or killed before a later run settled it, is counted live. So counts are only ever
+stored for a run still marked running, and the retention only touches runs that are not. A line
+never tried (``pending``) is not a failure.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from models.delivery import LineStatus, OutboxLine, Run
+from models.delivery import LineStatus, OutboxLine, Run, RunSkipCount
 
 _FAILED = (LineStatus.FAILED_TEMPORARY.value, LineStatus.FAILED_PERMANENT.value)
 _PENDING = (LineStatus.PENDING.value, LineStatus.SENDING.value)
@@ -71,12 +73,36 @@ def count_lines(session: Session, run_ids: list[int]) -> dict[int, RunCounts]:
     return counts
 
 
+def count_skip_reasons(session: Session, run_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Each run's `skipped` lines per reason, from its lines, in one query."""
+    counts: dict[int, dict[str, int]] = {run_id: {} for run_id in run_ids}
+    if run_ids:
+        for run_id, reason, n in session.execute(
+                select(OutboxLine.run_id, OutboxLine.skip_reason, func.count())
+                .where(OutboxLine.run_id.in_(run_ids),
+                       OutboxLine.status == LineStatus.SKIPPED.value)
+                .group_by(OutboxLine.run_id, OutboxLine.skip_reason)):
+            counts[run_id][reason] = n
+    return counts
+
+
 def store_counts(session: Session, run_ids: list[int]) -> None:
-    """Write each run's counts, taken from its lines, onto the run (the caller commits)."""
+    """Write each run's counts, taken from its lines, onto the run, and its counts per skip
+    reason (the caller commits, then marks the run finished). Runs no longer marked running are
+    left alone: their lines may have been pruned since."""
+    run_ids = list(session.scalars(select(Run.id).where(Run.id.in_(run_ids),
+                                                        Run.status == "running")))
     for run_id, c in count_lines(session, run_ids).items():
         session.execute(update(Run).where(Run.id == run_id).values(
             sent_count=c.sent, partial_count=c.partial, failed_count=c.failed,
             unknown_count=c.unknown, pending_count=c.pending, skipped_count=c.skipped))
+    if run_ids:
+        session.execute(delete(RunSkipCount).where(RunSkipCount.run_id.in_(run_ids)))
+        rows = [{"run_id": run_id, "reason": reason, "count": n}
+                for run_id, reasons in count_skip_reasons(session, run_ids).items()
+                for reason, n in reasons.items()]
+        if rows:
+            session.execute(insert(RunSkipCount), rows)
 
 
 def counts_of(session: Session, runs: list[Run]) -> dict[int, RunCounts]:
@@ -85,4 +111,14 @@ def counts_of(session: Session, runs: list[Run]) -> dict[int, RunCounts]:
     return {run.id: live.get(run.id) or RunCounts.stored(run) for run in runs}
 
 
-__all__ = ["RunCounts", "count_lines", "store_counts", "counts_of"]
+def skip_reasons_of(session: Session, run: Run) -> dict[str, int]:
+    """The run's skipped customers per reason: live for a run still marked running, else the
+    counts stored when it ended (still there after its lines are pruned)."""
+    if run.status == "running":
+        return count_skip_reasons(session, [run.id])[run.id]
+    return dict(session.execute(select(RunSkipCount.reason, RunSkipCount.count)
+                                .where(RunSkipCount.run_id == run.id)).all())
+
+
+__all__ = ["RunCounts", "count_lines", "count_skip_reasons", "store_counts", "counts_of",
+           "skip_reasons_of"]

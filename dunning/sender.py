@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from dunning.dberrors import retry_when_locked
+from dunning.retention import PruneReport
 from dunning.rules import Reminder
 from dunning.os_errors import os_reason
 from dunning.runcounts import RunCounts
@@ -58,6 +59,9 @@ class DeliveryOptions:
                    backoff=float(config.get("SMTP_BACKOFF", 2.0)),
                    import_wait=float(config.get("IMPORT_WAIT_SECONDS", 600)),
                    oauth_endpoints=Endpoints.from_config(config))
+    # Time the run may spend, after its send, deleting old `skipped` lines (dunning.retention);
+    # a year's backlog after an upgrade goes over several runs.
+    prune_budget: timedelta = timedelta(minutes=5)
 
 
 @dataclass
@@ -97,6 +101,7 @@ class RunReport:
     marked_unknown: int = 0           # lines left `sending` by a dead run, found at the start
     held: list = field(default_factory=list)  # dunning.rules.HeldCompany: kept out of every message
     reauthorize: bool = False         # stopped because the OAuth 2.0 authorization failed
+    pruned: PruneReport | None = None  # old `skipped` lines deleted after the send
 
     def count(self, *statuses: str) -> int:
         return sum(1 for line in self.lines if line.status in statuses)
@@ -148,6 +153,7 @@ class RunReport:
                 "failed": self.failed, "unknown": self.unknown, "pending": self.pending,
                 "skipped": self.skipped, "marked_unknown": self.marked_unknown,
                 "held": [h.to_json() for h in self.held],
+                "pruned_skipped": self.pruned.lines if self.pruned else 0,
                 "lines": [line.to_json() for line in self.lines]}
 
     def counts(self) -> RunCounts:

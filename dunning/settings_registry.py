@@ -26,6 +26,7 @@ TIMEOUT_RANGE = (1, 600)
 PER_MINUTE_RANGE = (1, 10000)
 RESEND_RANGE = (0, 365)
 DUE_SOON_RANGE = (0, 60)
+SKIP_RETENTION_RANGE = (0, 3650)
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,10 @@ for _setting in (
             accepts="caminho completo, ou vazio para instance/backups"),
     Setting("backup_quantos", "Quantos backups guardar", "backup_keep",
             integer("Quantos backups guardar", 1, 3650), accepts="1 a 3650"),
+    Setting("ignorados_guardar_dias", "Guardar os clientes ignorados de cada envio por (dias)",
+            "skip_retention_days",
+            integer("Guardar os clientes ignorados por", *SKIP_RETENTION_RANGE),
+            accepts="0 a 3650; 0 = para sempre"),
 ):
     register(_setting)
 

@@ -21,7 +21,7 @@ db = SQLAlchemy(model_class=Base)
 from models.party import Account, Company, Customer, CustomerGroup, SendEmail  # noqa: E402
 from models.invoice import Invoice  # noqa: E402
 from models.policy import BillingAccount, CustomerAccountRule, GroupAccountRule  # noqa: E402
-from models.delivery import OutboxLine, Run, RunLock  # noqa: E402
+from models.delivery import OutboxLine, Run, RunLock, RunSkipCount  # noqa: E402
 from models.settings import EscalationLevel, StationSettings  # noqa: E402
 from models.user import LoginSession, LoginThrottle, User  # noqa: E402
 from models.imports import ImportRecord  # noqa: E402
@@ -29,5 +29,6 @@ from models.imports import ImportRecord  # noqa: E402
 __all__ = [
     "db", "Base", "Company", "Account", "Customer", "CustomerGroup", "SendEmail", "Invoice",
     "BillingAccount", "CustomerAccountRule", "GroupAccountRule", "Run", "OutboxLine", "RunLock",
-    "StationSettings", "EscalationLevel", "User", "LoginSession", "LoginThrottle", "ImportRecord",
+    "RunSkipCount", "StationSettings", "EscalationLevel", "User", "LoginSession", "LoginThrottle",
+    "ImportRecord",
 ]

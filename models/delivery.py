@@ -46,8 +46,24 @@ class Run(db.Model):
     pending_count: Mapped[int] = mapped_column(default=0, server_default="0")
     unknown_count: Mapped[int] = mapped_column(default=0, server_default="0")
     partial_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the run's `skipped` lines were all deleted after the station's retention
+    # (dunning.retention); its counts, and the per-reason ones in run_skip_count, stay.
+    skips_pruned_at: Mapped[datetime | None] = mapped_column(default=None)
 
     lines: Mapped[list[OutboxLine]] = relationship(back_populates="run", order_by="OutboxLine.id")
+    skip_counts: Mapped[list[RunSkipCount]] = relationship(order_by="RunSkipCount.reason",
+                                                           viewonly=True)
+
+
+class RunSkipCount(db.Model):
+    """How many enabled customers a run sent nothing to for one reason: what stays of its
+    `skipped` lines once the retention deletes them (written with the run's other counts)."""
+
+    __tablename__ = "run_skip_count"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(30), primary_key=True)
+    count: Mapped[int]
 
 
 class OutboxLine(db.Model):

@@ -56,6 +56,8 @@ class StationSettings(db.Model):
     import_folder: Mapped[str] = mapped_column(Text, default="", server_default="")
     import_pattern: Mapped[str] = mapped_column(String(200), default="*.csv",
                                                 server_default="*.csv")
+    # Days a run's `skipped` lines are kept (dunning.retention); 0 = forever.
+    skip_retention_days: Mapped[int] = mapped_column(default=90, server_default="90")
 
     # Régua de cobrança (issue 11). Which calendar moves due dates: "bancario" (national holidays
     # plus the days without banking service nationwide) or "nacional" (national holidays only).

@@ -290,6 +290,12 @@ def _err_collection(page, ids):
     submit(page, "Salvar régua")
 
 
+def _err_retention(page, ids):
+    page.goto("/configuracoes/")
+    page.get_by_label("Guardar a lista dos clientes ignorados por (dias)").fill("-1")
+    submit(page, "Salvar histórico")
+
+
 def _err_levels(page, ids):
     page.goto("/configuracoes/")
     page.get_by_label("Dias de atraso do nível 2").fill("x")
@@ -352,6 +358,7 @@ FORM_ERRORS = {
     # On PostgreSQL the backup section has no form (backups are pg_dump's job there).
     "settings.backup_settings": None if ON_POSTGRESQL else [_err_backup],
     "settings.collection": [_err_collection],
+    "settings.retention": [_err_retention],
     "settings.levels": [_err_levels],
     "settings.importing": [_err_import_settings],
     "imports.invoices": [_err_import_invoices],  # its success page is seen while seeding

@@ -77,6 +77,7 @@ def test_run_stops_and_refusals_are_in_the_guide():
         "e-mail com acentos ou caracteres especiais antes do @, que o envio não usa",
         "o servidor não respondeu a tempo", "já há um envio em andamento",
         "Outra importação de faturas está em andamento",
+        "A limpeza das linhas de clientes ignorados antigas não foi concluída",
         *(title for title, _ in ERROR_MESSAGES.values()),
     ]
     missing = [m for m in messages if first_sentence(m) not in text]
