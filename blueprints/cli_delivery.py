@@ -20,7 +20,7 @@ from dunning.dberrors import explain as explain_db
 from dunning.formatting import format_date
 from dunning.manual import send_test_email
 from dunning.oauth import AUTH_METHOD_LABELS, AUTH_METHODS, GOOGLE, MICROSOFT, PASSWORD
-from dunning.retention import prune_skipped
+from dunning.retention import PruneReport, prune_skipped
 from dunning.rules import UnknownCustomer
 from dunning.runlock import LockBusy, LockLost, acquire
 from dunning.settings_registry import REGISTRY, choice
@@ -244,9 +244,10 @@ def prune_skipped_command() -> None:
         _fail(f"{str(exc).replace(' Nada foi enviado.', '')} Tente depois que o envio terminar; "
               "nada foi apagado.")
 
-    def beat() -> None:
-        if lease.due(datetime.now()):
+    def beat(report: PruneReport) -> None:
+        if lease.due(datetime.now()):  # every 30 s at most: also when to say how far it got
             lease.heartbeat(datetime.now())
+            echo(f"... {report.lines} linha(s) apagada(s) até agora")
 
     try:
         result = prune_skipped(db.session, date.today(), retention_days, between_batches=beat)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from dunning.crypto import SecretUnreadable
 from dunning.oauth import AuthorizationRevoked, ProviderUnreachable, REAUTHORIZE
-from dunning.retention import prune_skipped
+from dunning.retention import PruneReport, prune_skipped
 from dunning.rules import SKIP_REASON_LABELS, Reminder, plan
 from dunning.dberrors import retry_when_locked
 from dunning.runcounts import store_counts
@@ -227,7 +227,7 @@ def _prune(session: Session, as_of: date, retention_days: int, options: Delivery
     (dunning.retention), under the run lock, within ``options.prune_budget``. The send is already
     recorded, so nothing here may fail the run: a problem becomes a warning on the run, and the
     next run's prune carries on."""
-    def beat() -> None:
+    def beat(_: PruneReport) -> None:
         if lease.due(options.clock()):
             lease.heartbeat(options.clock())
 

@@ -189,8 +189,8 @@ def skipped_left(session, run_id: int) -> int:
 
 
 def test_prune_in_batches_resumes_after_a_crash_and_a_time_budget(session):
-    load_station(session)
-    old = make_run(session, D0, skipped=7, sent=2)
+    load_station(session)  # four customers: batches of 2 lines for one run are 2 customers each
+    old = make_run(session, D0, skipped=7, sent=2)  # 2 skipped lines for C01-C03, 1 for C04
     dead = make_run(session, D0, skipped=3, sent=0, status="running")  # killed, not yet settled
     recent = make_run(session, D0 + timedelta(days=80), skipped=3, sent=1)
     as_of = D0 + timedelta(days=100)
@@ -198,23 +198,26 @@ def test_prune_in_batches_resumes_after_a_crash_and_a_time_budget(session):
     class Crash(Exception):
         pass
 
-    def crash() -> None:
+    def crash(_) -> None:
         raise Crash
 
-    with pytest.raises(Crash):  # the process dies after its first batch
+    with pytest.raises(Crash):  # the process dies after its first batch (C01, C02)
         prune_skipped(session, as_of, 90, batch=2, between_batches=crash)
-    assert skipped_left(session, old) == 5
+    assert skipped_left(session, old) == 3
     assert session.get(Run, old).skips_pruned_at is None
 
+    # Out of time after one batch: it walked C01-C02 again (nothing left there), not C03-C04.
     ticks = iter([datetime(2026, 6, 1, 3, 0, s) for s in range(60)])
     report = prune_skipped(session, as_of, 90, batch=2, budget=timedelta(seconds=1),
                            clock=lambda: next(ticks))
-    assert (report.lines, report.runs, report.finished) == (2, 0, False)
+    assert (report.lines, report.runs, report.finished) == (0, 0, False)
+    assert "o restante será apagado nos próximos envios" in report.summary()
     assert skipped_left(session, old) == 3
 
     calls = []
-    report = prune_skipped(session, as_of, 90, batch=2, between_batches=lambda: calls.append(1))
-    assert (report.lines, report.runs, report.finished) == (3, 1, True) and len(calls) == 2
+    report = prune_skipped(session, as_of, 90, batch=2, between_batches=calls.append)
+    assert (report.lines, report.runs, report.finished) == (3, 1, True)
+    assert calls == [report, report]  # after each of the two batches (C01-C02, C03-C04)
     assert "3 linha(s) de clientes ignorados em envios anteriores a 12/03/2026" in report.summary()
     assert skipped_left(session, old) == 0
     assert [s for s in session.scalars(select(OutboxLine.status).where(
