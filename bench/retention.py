@@ -86,9 +86,11 @@ class Database:
     def __init__(self, url: str, folder: Path):
         self.url, self.folder = url, folder
         self.pg = make_url(url).get_backend_name() == "postgresql"
+        self._engine = None
 
     def child(self, name: str) -> Database:
         """A copy of this database called ``name`` (replacing an older one)."""
+        self.close()  # PostgreSQL copies only a database nobody is connected to
         if not self.pg:
             target = self.folder / f"{name}.db"
             for suffix in ("", "-wal", "-shm"):
@@ -110,7 +112,14 @@ class Database:
         return engine.connect()
 
     def engine(self):
-        return create_engine(self.url, connect_args={} if self.pg else {"timeout": 60})
+        if self._engine is None:
+            self._engine = create_engine(self.url, connect_args={} if self.pg else {"timeout": 60})
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     def size(self) -> str:
         """The database's size, and what of it the outbox takes."""
@@ -253,8 +262,8 @@ def pages(runs: list, customers: int) -> list[tuple[str, str]]:
         ("Envio do último dia, página 1000", f"/envios/{last}?page=1000"),
         ("Envio do último dia, só ignorados", f"/envios/{last}?situacao=skipped"),
         ("Envio do último dia, com falha", f"/envios/{last}?situacao=failed"),
-        ("Envio de um ano atrás", f"/envios/{first}"),
-        ("Envio de um ano atrás, só ignorados", f"/envios/{first}?situacao=skipped"),
+        ("Envio do primeiro dia (um ano antes)", f"/envios/{first}"),
+        ("Envio do primeiro dia, só ignorados", f"/envios/{first}?situacao=skipped"),
         ("Cliente em atraso", f"/clientes/{overdue}"),
         ("Cliente em dia", f"/clientes/{on_time}"),
     ]

@@ -20,7 +20,7 @@ from dunning.dberrors import explain as explain_db
 from dunning.formatting import format_date
 from dunning.manual import send_test_email
 from dunning.oauth import AUTH_METHOD_LABELS, AUTH_METHODS, GOOGLE, MICROSOFT, PASSWORD
-from dunning.retention import PruneReport, prune_skipped
+from dunning.retention import PruneReport, prune_skipped, retention_days
 from dunning.rules import UnknownCustomer
 from dunning.runlock import LockBusy, LockLost, acquire
 from dunning.settings_registry import REGISTRY, choice
@@ -235,9 +235,7 @@ def send_test_email_command(address: str) -> None:
 def prune_skipped_command() -> None:
     """Delete now the `skipped` lines older than the station's retention (the daily run also does
     it after its send, a few minutes at a time); exit 2 while a run is in progress."""
-    settings = StationSettings.load(db.session)
-    retention_days = settings.skip_retention_days
-    db.session.commit()
+    days = retention_days(db.session)
     try:
         lease = acquire(db.session, datetime.now())
     except LockBusy as exc:
@@ -250,7 +248,7 @@ def prune_skipped_command() -> None:
             echo(f"... {report.lines} linha(s) apagada(s) até agora")
 
     try:
-        result = prune_skipped(db.session, date.today(), retention_days, between_batches=beat)
+        result = prune_skipped(db.session, date.today(), days, between_batches=beat)
     except (SQLAlchemyError, LockLost) as exc:
         db.session.rollback()
         why = ("a trava do envio foi tomada por outro processo" if isinstance(exc, LockLost)

@@ -236,8 +236,11 @@ def _prune(session: Session, as_of: date, retention_days: int, options: Delivery
                                       budget=options.prune_budget, between_batches=beat)
     except Exception as exc:  # noqa: BLE001 - the messages are out; the next run prunes again
         session.rollback()
+        cause = getattr(exc, "orig", None) or exc  # the database's own words, without the SQL
+        first_line = (str(cause).splitlines() or [""])[0]
         report.warn(f"A limpeza das linhas de clientes ignorados antigas não foi concluída "
-                    f"({type(exc).__name__}: {exc}); será tentada de novo no próximo envio.")
+                    f"({type(cause).__name__}: {first_line}); será tentada de novo no próximo "
+                    f"envio.")
         try:
             session.execute(update(Run).where(Run.id == report.run_id).values(
                 message=report.message))
