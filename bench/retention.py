@@ -1,7 +1,7 @@
 """Benchmark: a year of daily runs at 100,000 customers, with and without the retention of skipped lines.
 
 Usage: /work/venv/bin/python bench/retention.py [--customers N] [--invoices N] [--days N]
-           [--retention N] [--repeat N] [--keep DIR] [--backlog]
+           [--retention N] [--repeat N] [--keep DIR] [--backlog] [--pages-only]
            [--database-url postgresql+psycopg://USER@HOST:PORT/DB]
 
 Builds bench/plan.py's data set (customers, invoices; SQLite unless --database-url names a
@@ -23,7 +23,8 @@ On each copy it reports the database size and the median time (--repeat requests
 Flask test client, logged in) of the Envios pages, one run's page, the customer page and the
 Painel; then the cost of one more day: recording its lines (with the indexes live) and, on the
 pruned copy, the real ``prune_skipped`` of the day that falls out. With --backlog, last, the
-first prune of the kept copy: a station upgraded with a year of history.
+first prune of the kept copy: a station upgraded with a year of history. --pages-only times the
+pages again on the copies an earlier run left (--keep, or the same PostgreSQL server).
 """
 from __future__ import annotations
 
@@ -175,12 +176,17 @@ def base_database(args, folder: Path) -> Database:
     return base
 
 
+def run_dates(days: int) -> list:
+    """(id, as_of) of the runs, one a day, the last on bench/plan.py's date."""
+    first_day = AS_OF - timedelta(days=days - 1)
+    return [(n, first_day + timedelta(days=n - 1)) for n in range(1, days + 1)]
+
+
 def year_of_runs(base: Database, days: int) -> tuple[Database, list]:
     """A copy of ``base`` with ``days`` finished runs (no lines yet) and their counts, stored as a
     run stores them; returns it and the runs' (id, as_of)."""
     year = base.child("bench_retention_year")
-    first_day = AS_OF - timedelta(days=days - 1)
-    runs = [(n, first_day + timedelta(days=n - 1)) for n in range(1, days + 1)]
+    runs = run_dates(days)
     with year.engine().begin() as conn:
         conn.execute(text("DELETE FROM outbox_line"))
         conn.execute(text("DELETE FROM run_skip_count"))
@@ -342,6 +348,33 @@ def backlog(database: Database, runs: list, retention: int) -> None:
           f"longest {max(gaps) * 1000:.0f} ms)")
 
 
+def build(args, folder: Path, runs: list, kept_from: int) -> dict[str, Database]:
+    """The kept and pruned copies, built from the base data set."""
+    year, _ = year_of_runs(base_database(args, folder), args.days)
+    built = {}
+    for name, first_kept in (("kept", 1), ("pruned", kept_from)):
+        print(f"{name}: {args.days} runs x {args.customers:,} customers"
+              + (f", skipped lines of runs {first_kept}-{args.days} only" if first_kept > 1
+                 else ", every line"), flush=True)
+        database = built[name] = year.child(f"bench_retention_{name}")
+        if first_kept > 1:
+            with database.engine().begin() as conn:
+                conn.execute(text("UPDATE run SET skips_pruned_at = finished_at "
+                                  "WHERE id < :kept_from"), {"kept_from": first_kept})
+        print(f"  built in {fill(database, args.days, first_kept):.0f} s", flush=True)
+    return built
+
+
+def copies(args, folder: Path) -> dict[str, Database]:
+    """The kept and pruned copies an earlier run left (``--pages-only``)."""
+    if args.database_url:
+        url = make_url(args.database_url)
+        return {name: Database(url.set(database=f"bench_retention_{name}").render_as_string(False),
+                               folder) for name in ("kept", "pruned")}
+    return {name: Database(f"sqlite:///{folder / f'bench_retention_{name}.db'}", folder)
+            for name in ("kept", "pruned")}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
@@ -352,29 +385,25 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="build (or reuse the base data) in this folder")
     parser.add_argument("--backlog", action="store_true",
                         help="also time the first prune of the kept copy (a year of history)")
+    parser.add_argument("--pages-only", action="store_true",
+                        help="only time the pages again, on the copies an earlier run with the "
+                             "same --keep (or --database-url) left")
     parser.add_argument("--database-url", help="a PostgreSQL server (any database on it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        base = base_database(args, folder)
-        year, runs = year_of_runs(base, args.days)
+        runs = run_dates(args.days)
         cutoff = runs[-1][1] - timedelta(days=args.retention)
         kept_from = next((n for n, day in runs if day >= cutoff), len(runs) + 1)
+        databases = copies(args, folder) if args.pages_only else build(args, folder, runs,
+                                                                        kept_from)
         results = {}
-        for name, first_kept in (("kept", 1), ("pruned", kept_from)):
-            print(f"{name}: {args.days} runs x {args.customers:,} customers"
-                  + (f", skipped lines of runs {first_kept}-{args.days} only" if first_kept > 1
-                     else ", every line"), flush=True)
-            database = year.child(f"bench_retention_{name}")
-            if first_kept > 1:
-                with database.engine().begin() as conn:
-                    conn.execute(text("UPDATE run SET skips_pruned_at = finished_at "
-                                      "WHERE id < :kept_from"), {"kept_from": first_kept})
-            took = fill(database, args.days, first_kept)
-            print(f"  built in {took:.0f} s; size: {database.size()}")
+        for name, database in databases.items():
+            print(f"{name}: {database.size()}", flush=True)
             results[name] = (database, measure(database, folder, runs, args.customers, args.repeat))
-            one_more_day(database, runs, args.retention if name == "pruned" else 0)
+            if not args.pages_only:
+                one_more_day(database, runs, args.retention if name == "pruned" else 0)
         print(f"\n{'page':40} {'kept':>9} {'pruned':>9}")
         for label in results["kept"][1]:
             print(f"{label:40} {results['kept'][1][label]:6.0f} ms {results['pruned'][1][label]:6.0f} ms")

@@ -93,7 +93,7 @@ def summary(session: Session, as_of: date, problems_limit: int = 20,
     if result.last_run is not None:
         result.last_run_counts = counts_of(session, [result.last_run])[result.last_run.id]
         result.last_run_problems = list(session.scalars(
-            select(OutboxLine).where(OutboxLine.run_id == result.last_run.id,
+            select(OutboxLine).where(OutboxLine.run_id == result.last_run.id, OutboxLine.problem(),
                                      or_(OutboxLine.status.in_(PROBLEM_STATUSES),
                                          and_(OutboxLine.status == "sent",
                                               OutboxLine.refused != "")))

@@ -210,7 +210,8 @@ def run_lines_query(run_id: int, status: str = "", search: str = "") -> Select:
             .options(selectinload(OutboxLine.customer))
             .where(OutboxLine.run_id == run_id).order_by(OutboxLine.id))
     if status == "failed":  # refused, wholly or for some recipients
-        stmt = stmt.where(or_(OutboxLine.status.in_(("failed_temporary", "failed_permanent")),
+        stmt = stmt.where(OutboxLine.problem(),
+                          or_(OutboxLine.status.in_(("failed_temporary", "failed_permanent")),
                               and_(OutboxLine.status == "sent", OutboxLine.refused != "")))
     elif status:
         stmt = stmt.where(OutboxLine.status == status)
