@@ -1,7 +1,6 @@
 """Command-line commands (``flask --app app ...``): thin wrappers around the domain package."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -197,7 +196,8 @@ def email_pendencia_financeira_command(date_text: str | None, dry_run: bool, as_
         echo(f"Cliente não encontrado: '{exc.code}'.", err=True)
         sys.exit(2)
     if as_json:
-        echo(json_terminal_safe(json.dumps(result.to_json(), ensure_ascii=False)))
+        from dunning.plan_json import plan_json_text
+        echo(json_terminal_safe(plan_json_text(result)))
     else:
         _echo_plan(result, customer)
     sys.exit(1 if result.held else 0)  # as the run would (SPEC §9): something is held back

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -19,7 +18,7 @@ from blueprints.web import paginate_list
 from dunning.crypto import SecretUnreadable
 from dunning.delivery import CannotRun, DeliveryOptions, run
 from dunning.formatting import parse_run_date
-from dunning.rules import UnknownCustomer, plan
+from dunning.rules import UnknownCustomer, plan, plan_summary
 from dunning.runlock import busy
 from dunning.smtp import SmtpConfig
 from dunning.statement import failure_reason, render
@@ -67,22 +66,31 @@ def _parse_date(text: str | None) -> tuple[date, str]:
 
 @bp.route("/")
 def index():
-    """Exactly the messages a run on the date would send, page by page, and who is skipped."""
+    """Exactly the messages a run on the date would send, page by page, and who is skipped.
+
+    The counts come from the plan's verdicts alone (``plan_summary``); only the page's messages
+    are listed and rendered, so the page answers quickly whatever the number of customers.
+    """
     as_of, date_error = _parse_date(request.args.get("data"))
     customer = request.args.get("cliente", "").strip()
     now = datetime.now()  # data age: the real clock, whatever the date asked for
     try:
-        result = plan(db.session, as_of, customer or None, now=now)
+        summary = plan_summary(db.session, as_of, customer or None, now=now)
     except UnknownCustomer:
-        result, customer_error = plan(db.session, as_of, None, now=now), \
+        summary, customer_error = plan_summary(db.session, as_of, now=now), \
             f"Nenhum cliente com o código {customer}."
         customer = ""
     else:
         customer_error = ""
     settings = StationSettings.load(db.session)
-    page = paginate_list(result.reminders, request.args.get("page", 1, type=int), MESSAGES_PER_PAGE)
+    page = paginate_list(summary.due, request.args.get("page", 1, type=int), MESSAGES_PER_PAGE)
+    listed = {r.customer_id: r for r in plan(
+        db.session, as_of, now=now, customer_ids=[due.customer_id for due in page.items]).reminders}
     messages = []
-    for reminder in page.items:
+    for due in page.items:
+        reminder = listed.get(due.customer_id)
+        if reminder is None:  # its data changed between the two reads: shown on the next view
+            continue
         try:
             subject, text, html = render(reminder, settings, as_of)
         except Exception as exc:  # noqa: BLE001 - a staff template failing on this customer's data
@@ -92,9 +100,9 @@ def index():
     db.session.commit()  # StationSettings.load creates the defaults row on first use
     return render_template(
         "preview/index.html", as_of=as_of, today=date.today(), date_error=date_error,
-        customer=customer, customer_error=customer_error, plan=result, page=page,
-        messages=messages, skip_counts=Counter(s.reason for s in result.skipped),
-        skipped=result.skipped[:SKIPS_SHOWN], reasons=REASONS, settings=settings,
+        customer=customer, customer_error=customer_error, plan=summary, page=page,
+        messages=messages, skip_counts=summary.reason_counts(),
+        skipped=summary.skipped[:SKIPS_SHOWN], reasons=REASONS, settings=settings,
         state=current_app.extensions.get("send_now"), form=ConfirmForm(formdata=None),
         running=run_in_progress() if as_of == date.today() else "")
 
@@ -114,7 +122,7 @@ def send_now():
         start_run(current_app._get_current_object(), as_of)
         return redirect(url_for("runs.index"))
     problem = _cannot_start()
-    result = None if problem else plan(db.session, as_of, now=datetime.now())
+    result = None if problem else plan_summary(db.session, as_of, now=datetime.now())
     return render_template("preview/confirm.html", as_of=as_of, plan=result, form=form,
                            problem=problem, reasons=REASONS)
 

@@ -1,16 +1,21 @@
 """Who gets a reminder on a date, and what it lists (SPEC §4): the one home of "what is overdue".
 
-The dry-run, the browser preview and the real send all call ``plan()``.
+The dry-run and the real send call ``plan()``; the browser preview counts with ``plan_summary()``
+and lists its page of messages with ``plan(customer_ids=...)``. All three decide through
+``_verdicts`` (rules 1-7, from set-based queries: no invoice row is read to decide) and list
+through ``_Rules.reminder`` (rule 8, only for the customers that are due). The queries live in
+``dunning.plan_reads``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from operator import attrgetter
+from operator import itemgetter
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dunning import plan_reads as reads
 from dunning.addresses import addresses_of, is_valid_email
 from dunning.bank_calendar import DueDateCalendar, parse_extra_dates
 from dunning.bulk import gc_paused
@@ -19,9 +24,7 @@ from dunning.creditor import creditor_gaps
 from dunning.formatting import cents_to_str
 from dunning.freshness import STALE_DATA, company_ages, max_data_age_hours
 from dunning.levels import Level, load_levels
-from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule, CustomerGroup,
-                    GroupAccountRule, Invoice, OutboxLine, SendEmail, StationSettings)
-from models.delivery import DELIVERED_STATUSES
+from models import Customer, SendEmail, StationSettings
 
 # In the order the rules check them (README, "Motivos"): a company held back comes first, since
 # its invoices are out of the message before anything overdue is looked for.
@@ -192,6 +195,37 @@ class Plan:
         return out
 
 
+@dataclass(frozen=True)
+class Due:
+    """A customer due a message on the run date, without its listing (see ``plan_summary``)."""
+
+    customer_id: int
+    customer_code: str
+    kind: str                   # OVERDUE or DUE_SOON
+    to: tuple[str, ...]         # valid addresses only
+
+
+@dataclass
+class PlanSummary:
+    """Who ``plan()`` would remind and skip on ``as_of``, without reading the invoices it lists.
+
+    The same verdicts as ``plan()`` (both come from ``_verdicts``): the preview counts and pages
+    with it, then asks ``plan(customer_ids=...)`` for the messages of one page.
+    """
+
+    as_of: date
+    due: list[Due] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    held: list[HeldCompany] = field(default_factory=list)
+
+    def reason_counts(self) -> dict[str, int]:
+        """How many enabled customers each skip reason covers, in SKIP_REASONS order."""
+        counts = dict.fromkeys(SKIP_REASONS, 0)
+        for skip in self.skipped:
+            counts[skip.reason] = counts.get(skip.reason, 0) + 1
+        return {reason: n for reason, n in counts.items() if n}
+
+
 class UnknownCustomer(LookupError):
     """``plan(customer_code=...)`` named a customer the station does not have."""
 
@@ -234,7 +268,8 @@ class _Settings:
 
 @dataclass(slots=True)
 class _Candidate:
-    """An enabled customer as the rules see it (scope None = all its invoices)."""
+    """An enabled customer as the rules see it (scope None = all its invoices; ``scope_kind``
+    names the rule 4 list the scope came from: "billing", "own", "group", or None)."""
 
     id: int
     code: str
@@ -243,55 +278,104 @@ class _Candidate:
     email_addresses: str
     tolerance_days: int
     scope: frozenset[int] | None
+    scope_kind: str | None = None
+
+
+@dataclass
+class _Verdicts:
+    """Rules 1-7 decided for the selected customers, before any invoice is listed."""
+
+    rules: _Rules
+    due: list[tuple[_Candidate, str, list[str]]]      # (customer, kind, valid addresses), by code
+    skipped: list[Skip]
+
+    def held(self) -> list[HeldCompany]:
+        return sorted((self.rules.held[company_id] for company_id in self.rules.held_used),
+                      key=lambda h: h.code)
 
 
 def plan(session: Session, as_of: date, customer_code: str | None = None,
-         now: datetime | None = None) -> Plan:
-    """The reminders due on ``as_of`` (optionally for one customer), per SPEC §4 rules 1-8.
+         now: datetime | None = None, *, customer_ids: list[int] | None = None) -> Plan:
+    """The reminders due on ``as_of`` (optionally for one customer, or for the customers with
+    these ids), per SPEC §4 rules 1-8.
 
     ``now`` is the real clock of the run or preview: the companies whose invoice data is too old
     at ``now`` (``dunning.freshness``) are held back, whatever ``as_of`` says; None checks no
-    data age (tests of the rules alone). Reads only; a handful of set-based queries whatever the
-    number of customers. Raises UnknownCustomer when ``customer_code`` names no customer.
+    data age (tests of the rules alone).
+
+    Reads only; a handful of set-based queries whatever the number of customers, and only the
+    open items of the customers that are due reach Python. Raises UnknownCustomer when
+    ``customer_code`` names no customer.
     """
-    customer_id = None
-    if customer_code is not None:
-        customer_id = session.scalar(select(Customer.id).where(Customer.code == customer_code))
-        if customer_id is None:
-            raise UnknownCustomer(customer_code)
+    with gc_paused():  # nothing built here forms a cycle
+        verdicts = _verdicts(session, as_of, _selection(session, customer_code, customer_ids), now)
+        result = Plan(as_of=as_of, skipped=verdicts.skipped, held=verdicts.held())
+        result.reminders = _listings(session, verdicts, customer_code is not None
+                                     or customer_ids is not None)
+        return result
+
+
+def plan_summary(session: Session, as_of: date, customer_code: str | None = None,
+                 now: datetime | None = None) -> PlanSummary:
+    """``plan()``'s verdicts (who is due, who is skipped and why, which companies are held back)
+    without listing any invoice: what the preview counts and pages with at a chain's size."""
+    with gc_paused():
+        verdicts = _verdicts(session, as_of, _selection(session, customer_code, None), now)
+        return PlanSummary(as_of, [Due(c.id, c.code, kind, tuple(to)) for c, kind, to in verdicts.due],
+                           verdicts.skipped, verdicts.held())
+
+
+def _selection(session: Session, customer_code: str | None,
+               customer_ids: list[int] | None) -> list[int] | None:
+    """The customer ids a plan is limited to (None = every customer)."""
+    if customer_code is None:
+        return None if customer_ids is None else sorted(set(customer_ids))
+    customer_id = session.scalar(select(Customer.id).where(Customer.code == customer_code))
+    if customer_id is None:
+        raise UnknownCustomer(customer_code)
+    return [customer_id]
+
+
+def _verdicts(session: Session, as_of: date, selection: list[int] | None,
+              now: datetime | None) -> _Verdicts:
+    """Rules 1-7 for the selected customers, from set-based queries (no invoice row is read)."""
     settings = _load_settings(session)
-    candidates = _enabled_customers(session, customer_id)
-    last_sent = _last_reminders(session, customer_id)
-    accounts = {key: value for key, value in session.execute(select(Account.id, Account.code))}
-    companies = {cid: tuple(rest) for cid, *rest in session.execute(
-        select(Company.id, Company.code, Company.name, Company.tax_id, Company.address,
-               Company.phone, Company.email))}
+    accounts, companies = reads.accounts_and_companies(session)
     held = _held_companies(companies)
     if now is not None:
         held.update(stale_companies(session, now))     # stale data goes first (HOLD_REASONS)
-    builder = _PlanBuilder(as_of, settings, accounts, companies, held, load_levels(session))
-    with gc_paused():  # nothing built here forms a cycle
-        return _build(session, as_of, customer_id, candidates, last_sent, builder)
+    rules = _Rules(as_of, settings, accounts, companies, held, load_levels(session))
+    candidates = _enabled_customers(session, selection)
+    facts = reads.due_facts(session, selection, list(held), rules.soon_range())
+    # Only overdue reminders count for the resend interval: a pre-due notice does not delay one.
+    last_sent = reads.last_reminders(session, selection, OVERDUE)
+    result = _Verdicts(rules, [], [])
+    for cid, candidate in candidates.items():
+        kind, reason, to = rules.decide(candidate, facts[candidate.scope_kind].get(cid),
+                                        last_sent.get(cid))
+        if reason:
+            result.skipped.append(Skip(cid, candidate.code, reason))
+        else:
+            result.due.append((candidate, kind, to))
+    result.due.sort(key=lambda item: item[0].code)
+    result.skipped.sort(key=lambda s: s.customer_code)
+    return result
 
 
-def _build(session: Session, as_of: date, customer_id: int | None, candidates: dict[int, _Candidate],
-           last_sent: dict[int, date], builder: _PlanBuilder) -> Plan:
-    """Read the open items once and let ``builder`` decide customer by customer."""
-    # One unordered scan (a sequential read, cheaper than walking an index), bucketed by customer.
-    open_items: dict[int, list] = {cid: [] for cid in candidates}
-    for rows in _open_invoices(session, customer_id):
+def _listings(session: Session, verdicts: _Verdicts, selected: bool) -> list[Reminder]:
+    """Rule 8 for the due customers: their open items in scope, read once, in code order."""
+    open_items: dict[int, list] = {candidate.id: [] for candidate, _, _ in verdicts.due}
+    if not open_items:
+        return []
+    # A selection is read through the customer index; everyone, by one sequential scan.
+    for rows in reads.open_items(session, sorted(open_items) if selected else None):
         for row in rows:
             bucket = open_items.get(row[1])
             if bucket is not None:
                 bucket.append(row)
-    result = Plan(as_of=as_of)
-    for cid, candidate in candidates.items():
-        builder.decide(candidate, open_items.pop(cid), last_sent.get(cid), result)
-    result.held = sorted((builder.held[company_id] for company_id in builder.held_used),
-                         key=lambda h: h.code)
-    result.reminders.sort(key=lambda r: r.customer_code)
-    result.skipped.sort(key=lambda s: s.customer_code)
-    return result
+    rules = verdicts.rules
+    return [rules.reminder(candidate, kind, to, open_items.pop(candidate.id))
+            for candidate, kind, to in verdicts.due]
 
 
 def _load_settings(session: Session) -> _Settings:
@@ -325,78 +409,33 @@ def stale_companies(session: Session, now: datetime) -> dict[int, HeldCompany]:
             for age in company_ages(session, now, limit) if age.stale}
 
 
-def _enabled_customers(session: Session, customer_id: int | None) -> dict[int, _Candidate]:
-    """Rules 1-4 for every customer: the enabled ones with their tolerance and scope."""
-    c, g = Customer.__table__.c, CustomerGroup.__table__.c
-
-    def pairs(stmt, customer_column=None) -> dict[int, set[int]]:
-        """owner id -> account ids, only for the one customer when there is one."""
-        if customer_id is not None and customer_column is not None:
-            stmt = stmt.where(customer_column == customer_id)
-        out: dict[int, set[int]] = {}
-        for key, account_id in session.execute(stmt):
-            out.setdefault(key, set()).add(account_id)
-        return out
-
-    customer_entries = pairs(select(CustomerAccountRule.customer_id, CustomerAccountRule.account_id)
-                             .where(CustomerAccountRule.send_email.is_(True)),
-                             CustomerAccountRule.customer_id)
-    group_entries = pairs(select(GroupAccountRule.group_id, GroupAccountRule.account_id)
-                          .where(GroupAccountRule.send_email.is_(True)))
-    billing = pairs(select(BillingAccount.customer_id, BillingAccount.account_id),
-                    BillingAccount.customer_id)
-
-    stmt = (select(c.id, c.code, c.name, c.tax_id, c.email_addresses, c.group_id, c.send_email,
-                   c.tolerance_days, g.send_email, g.tolerance_days)
-            .select_from(Customer.__table__.outerjoin(CustomerGroup.__table__, c.group_id == g.id))
-            .where(c.send_email != SendEmail.NO.value))
-    if customer_id is not None:
-        stmt = stmt.where(c.id == customer_id)
+def _enabled_customers(session: Session, selection: list[int] | None) -> dict[int, _Candidate]:
+    """Rules 1-4 for every selected customer: the enabled ones with their tolerance and scope."""
+    entries = reads.scope_entries(session, selection)
+    own_lists, group_lists, billing = entries["own"], entries["group"], entries["billing"]
+    yes, inherit = SendEmail.YES.value, SendEmail.INHERIT.value
     candidates: dict[int, _Candidate] = {}
     for (cid, code, name, tax_id, emails, group_id, switch, tolerance,
-         group_switch, group_tolerance) in session.execute(stmt):
-        own = customer_entries.get(cid)
-        inherits = switch == SendEmail.INHERIT.value
-        group_own = group_entries.get(group_id) if group_id is not None else None
-        enabled = switch == SendEmail.YES.value or bool(own) or (
-            inherits and (bool(group_switch) or bool(group_own)))
+         group_switch, group_tolerance) in reads.customer_rows(session, selection):
+        own = own_lists.get(cid)
+        inherits = switch == inherit
+        group_own = group_lists.get(group_id) if group_id is not None else None
+        enabled = switch == yes or bool(own) or (inherits and (bool(group_switch) or bool(group_own)))
         if not enabled:
             continue
-        scope = billing.get(cid) or own or (group_own if inherits else None)
+        scope, kind = billing.get(cid), "billing"
+        if not scope:
+            scope, kind = own, "own"
+        if not scope and inherits:
+            scope, kind = group_own, "group"
         if tolerance is None:
             tolerance = group_tolerance if group_tolerance is not None else 0
         candidates[cid] = _Candidate(cid, code, name, tax_id, emails or "", tolerance,
-                                     frozenset(scope) if scope else None)
+                                     frozenset(scope) if scope else None, kind if scope else None)
     return candidates
 
 
-def _last_reminders(session: Session, customer_id: int | None) -> dict[int, date]:
-    """Each customer's latest run date on which a reminder went (or may have gone) out."""
-    # Only overdue reminders count for the resend interval: a pre-due notice does not delay one.
-    stmt = (select(OutboxLine.customer_id, func.max(OutboxLine.as_of))
-            .where(OutboxLine.status.in_(DELIVERED_STATUSES), OutboxLine.kind == OVERDUE)
-            .group_by(OutboxLine.customer_id))
-    if customer_id is not None:
-        stmt = stmt.where(OutboxLine.customer_id == customer_id)
-    return {key: value for key, value in session.execute(stmt)}
-
-
-def _open_invoices(session: Session, customer_id: int | None):
-    """Every open item (saldo > 0), streamed in batches rather than loaded whole."""
-    i = Invoice.__table__.c
-    # Most items are read, so a sequential scan beats walking an index: "+ 0" keeps SQLite's
-    # planner off the indexes that hold the saldo. Dates come back as stored (text on SQLite) and
-    # are parsed once per distinct value.
-    stmt = (select(i.id, i.customer_id, i.account_id, i.company_id, type_coerce(i.due_date, String),
-                   i.balance_cents, i.document, i.installment, type_coerce(i.issue_date, String),
-                   i.amount_cents, i.digitable_line, i.pix_code, i.payment_link)
-            .where(i.balance_cents + 0 > 0))
-    if customer_id is not None:
-        stmt = stmt.where(i.customer_id == customer_id)
-    return session.execute(stmt, execution_options={"stream_results": True}).partitions(20_000)
-
-
-class _PlanBuilder:
+class _Rules:
     """Rules 5-8 for one customer at a time, with the per-date work cached across customers."""
 
     def __init__(self, as_of: date, settings: _Settings, accounts: dict[int, str],
@@ -417,7 +456,7 @@ class _PlanBuilder:
         self.company_codes = {cid: company[0] for cid, company in companies.items()}
         self.calendar = settings.calendar()
         self.dates: dict = {}        # stored due date -> (due, effective due, days late)
-        self.issued: dict = {}       # stored issue date -> date
+        self.issued: dict = {}       # stored date -> date
         self.addresses: dict[str, bool] = {}
 
     def _due(self, stored) -> tuple[date, date, int]:
@@ -427,75 +466,81 @@ class _PlanBuilder:
         known = self.dates[stored] = (due, effective, max(0, (self.as_of - due).days))
         return known
 
-    def _issue(self, stored) -> date:
+    def _date(self, stored) -> date:
         known = stored if isinstance(stored, date) else date.fromisoformat(stored)
         self.issued[stored] = known
         return known
 
-    def decide(self, candidate: _Candidate, rows: list, last_sent: date | None, result: Plan) -> None:
-        """Add the customer's Reminder, or its Skip with the first reason that applies, to ``result``."""
-        if candidate.scope is not None:
-            rows = [row for row in rows if row[2] in candidate.scope]
+    def _effective(self, stored) -> date:
+        return (self.dates.get(stored) or self._due(stored))[1]
+
+    def soon_range(self) -> tuple[date, date] | None:
+        """The due dates whose effective due date is the pre-due notice's day, as (first, last);
+        None when the notice is off or no due date moves to that day.
+
+        The effective due date never decreases as the due date grows, so they are that day (a
+        business day) and the non-business days right before it."""
+        target = self.due_soon_date
+        if target is None:
+            return None
+        if not self.settings.shift_due_dates:
+            return target, target
+        if effective_due_date(target, self.calendar) != target:
+            return None
+        first = target
+        while effective_due_date(first - timedelta(days=1), self.calendar) == target:
+            first -= timedelta(days=1)
+        return first, target
+
+    def decide(self, candidate: _Candidate, facts: tuple | None,
+               last_sent) -> tuple[str, str | None, list[str]]:
+        """(kind, the first skip reason that applies or None, the valid addresses) for one
+        enabled customer, from its facts (``plan_reads.due_facts``; None: nothing open)."""
+        earliest, held_earliest, falls_due = facts or (None, (), False)
         cutoff = self.as_of - timedelta(days=candidate.tolerance_days)
-        dates, due_of = self.dates, self._due
         held_reason = None
-        if self.held:
-            rows, held_reason = self._hold_back(rows, cutoff)
-        for row in rows:
-            if (dates.get(row[4]) or due_of(row[4]))[1] < cutoff:     # rule 6
-                break
-        else:
-            due_soon = self._due_soon(rows) if self.due_soon_date and not held_reason else None
-            if due_soon:
-                self._send_or_skip(candidate, due_soon, None, result, DUE_SOON)
-            else:
-                result.skipped.append(Skip(candidate.id, candidate.code,
-                                           held_reason or "nothing_overdue"))
-            return
-        self._send_or_skip(candidate, rows, last_sent, result, OVERDUE, cutoff)
+        for company_id, stored in zip(self.held, held_earliest):
+            if stored is not None and self._effective(stored) < cutoff:         # rule 6
+                self.held_used.add(company_id)
+                reason = self.held[company_id].reason
+                if held_reason is None or \
+                        HOLD_REASONS.index(reason) < HOLD_REASONS.index(held_reason):
+                    held_reason = reason
+        if earliest is not None and self._effective(earliest) < cutoff:          # rule 6
+            return OVERDUE, *self._addressed(candidate, last_sent)
+        if falls_due and not held_reason:
+            return DUE_SOON, *self._addressed(candidate, None)
+        return OVERDUE, held_reason or "nothing_overdue", []
 
-    def _due_soon(self, rows: list) -> list:
-        """The items whose effective due date is exactly the pre-due notice's day (so each item
-        is announced on one date only: the outbox's one line per customer and date then makes it
-        at most once)."""
-        dates, due_of, target = self.dates, self._due, self.due_soon_date
-        return [row for row in rows if (dates.get(row[4]) or due_of(row[4]))[1] == target]
-
-    def _send_or_skip(self, candidate: _Candidate, rows: list, last_sent: date | None,
-                      result: Plan, kind: str, cutoff: date | None = None) -> None:
-        """Rule 7's address and interval checks, then the Reminder (or the Skip)."""
+    def _addressed(self, candidate: _Candidate, last_sent) -> tuple[str | None, list[str]]:
+        """Rule 7's address and interval checks: (the skip reason or None, the valid addresses)."""
         given = addresses_of(candidate.email_addresses)
         to = [a for a in given if is_valid_email(a, self.addresses)]
-        reason = None
         if not given:
-            reason = "no_email"
-        elif not to:
-            reason = "invalid_email"
-        elif last_sent is not None and last_sent > self.as_of - timedelta(days=self.interval):
-            reason = "recently_sent"
-        if reason:
-            result.skipped.append(Skip(candidate.id, candidate.code, reason))
-        elif kind == DUE_SOON:
+            return "no_email", to
+        if not to:
+            return "invalid_email", to
+        if last_sent is not None and \
+                (self.issued.get(last_sent) or self._date(last_sent)) > \
+                self.as_of - timedelta(days=self.interval):
+            return "recently_sent", to
+        return None, to
+
+    def reminder(self, candidate: _Candidate, kind: str, to: list[str], rows: list) -> Reminder:
+        """Rule 8: the message of a due customer from its open items (``plan_reads.open_items``
+        rows): those in scope, without the held companies' ones."""
+        scope, held = candidate.scope, self.held
+        if scope is not None or held:
+            rows = [row for row in rows
+                    if (scope is None or row[2] in scope) and row[3] not in held]
+        if kind == DUE_SOON:
+            target, effective = self.due_soon_date, self._effective
+            rows = [row for row in rows if effective(row[4]) == target]
             reminder = self._reminder(candidate, to, rows, self.as_of, listing_all=True)
             reminder.kind, reminder.level = DUE_SOON, None
-            result.reminders.append(reminder)
-        else:
-            result.reminders.append(self._reminder(candidate, to, rows, cutoff))
-
-    def _hold_back(self, rows: list, cutoff: date) -> tuple[list, str | None]:
-        """``rows`` without the held companies' items, and the most important reason among the
-        held companies that had something overdue here (None when none had)."""
-        kept, reason = [], None
-        held, dates, due_of = self.held, self.dates, self._due
-        for row in rows:
-            company = held.get(row[3])
-            if company is None:
-                kept.append(row)
-            elif (dates.get(row[4]) or due_of(row[4]))[1] < cutoff:
-                self.held_used.add(row[3])
-                if reason is None or HOLD_REASONS.index(company.reason) < HOLD_REASONS.index(reason):
-                    reason = company.reason
-        return kept, reason
+            return reminder
+        return self._reminder(candidate, to, rows,
+                              self.as_of - timedelta(days=candidate.tolerance_days))
 
     def _level(self, days_late: int) -> Level | None:
         """The level of a reminder whose most-late invoice is ``days_late`` late: the last one
@@ -508,15 +553,18 @@ class _PlanBuilder:
 
     def _reminder(self, candidate: _Candidate, to: list[str], rows: list, cutoff: date,
                   listing_all: bool = False) -> Reminder:
-        by_company: dict[int, list] = {}     # company id -> [invoices, overdue cents, open cents]
+        if len(rows) > 1:
+            rows.sort(key=_listing_order)   # in C, on the rows, before any object is built
+        by_company: dict[int, list] = {}     # company id -> [invoices, overdue, open, charged cents]
         codes, accounts, dates, due_of, issued_dates, issue_of = (
-            self.company_codes, self.accounts, self.dates, self._due, self.issued, self._issue)
+            self.company_codes, self.accounts, self.dates, self._due, self.issued, self._date)
         only_overdue = self.settings.only_overdue and not listing_all
         as_of, charged, most_late = self.as_of, self.charged, 0
         fee, interest = self.settings.late_fee_bp, self.settings.interest_bp_month
         for (invoice_id, _, account_id, company_id, stored_due, balance, document, installment,
              issued, amount, digitable, pix, link) in rows:
-            due, effective, days_late = dates.get(stored_due) or due_of(stored_due)
+            known = dates.get(stored_due)
+            due, effective, days_late = known if known is not None else due_of(stored_due)
             overdue = effective < cutoff
             if only_overdue and not overdue:
                 continue
@@ -526,8 +574,6 @@ class _PlanBuilder:
                                      accounts[account_id], issued, due, effective, amount,
                                      balance, days_late, overdue, digitable or "", pix or "",
                                      link or "")
-            if overdue and days_late > most_late:
-                most_late = days_late
             part = by_company.get(company_id)
             if part is None:
                 part = by_company[company_id] = [[], 0, 0, 0]
@@ -535,6 +581,8 @@ class _PlanBuilder:
             part[2] += balance
             if overdue:
                 part[1] += balance
+                if days_late > most_late:
+                    most_late = days_late
             if charged:
                 # Charges only once the effective due date has passed (FEBRABAN: a bill due on a
                 # non-business day is paid on the next one without charges).
@@ -553,8 +601,6 @@ class _PlanBuilder:
     def _statement(self, company_id: int, invoices: list[PlannedInvoice], overdue_cents: int,
                    open_cents: int, charged_cents: int) -> CompanyStatement:
         """One Empresa's part of a reminder; its totals are those of the invoices it lists."""
-        if len(invoices) > 1:
-            invoices.sort(key=_listing_order)
         # companies[id] = (code, name, tax_id, address, phone, email), CompanyStatement's order
         return CompanyStatement(company_id, *self.companies[company_id], invoices,
                                 overdue_cents=overdue_cents, open_cents=open_cents,
@@ -564,5 +610,6 @@ class _PlanBuilder:
 # Rule 8's order: overdue first, most days late first, then the rest by due date. Within one
 # customer (one tolerance) that is plain due-date order: the effective due date never decreases
 # as the due date grows, so every overdue item falls due before every other one, and among the
-# overdue ones the earliest due is the most days late.
-_listing_order = attrgetter("due_date", "document", "installment")
+# overdue ones the earliest due is the most days late. Applied to the rows (due date as stored,
+# which sorts as the date: ISO text on SQLite), then kept as each company's list is filled.
+_listing_order = itemgetter(4, 6, 7)

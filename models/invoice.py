@@ -24,8 +24,11 @@ class Invoice(db.Model):
         # open money by vencimento and for the list's counts.
         Index("ix_invoice_due_balance", "due_date", "balance_cents"),
         # (cliente, vencimento, saldo): "has this customer anything overdue" in one probe (the
-        # Clientes filter, the Painel's delinquent count); covering for a page's totals.
-        Index("ix_invoice_customer_due", "customer_id", "due_date", "balance_cents"),
+        # Clientes filter, the Painel's delinquent count); covering for a page's totals. Conta
+        # and empresa at the end make it covering for the plan's grouped queries
+        # (dunning.plan_reads.due_facts: earliest due date per customer, scope and company).
+        Index("ix_invoice_customer_due", "customer_id", "due_date", "balance_cents", "account_id",
+              "company_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
