@@ -18,7 +18,7 @@ from blueprints.web import paginate_list
 from dunning.crypto import SecretUnreadable
 from dunning.delivery import CannotRun, DeliveryOptions, run
 from dunning.formatting import parse_run_date
-from dunning.rules import UnknownCustomer, plan, plan_summary
+from dunning.rules import UnknownCustomer, load_details, plan, plan_summary
 from dunning.runlock import busy
 from dunning.smtp import SmtpConfig
 from dunning.statement import failure_reason, render
@@ -84,8 +84,10 @@ def index():
         customer_error = ""
     settings = StationSettings.load(db.session)
     page = paginate_list(summary.due, request.args.get("page", 1, type=int), MESSAGES_PER_PAGE)
-    listed = {r.customer_id: r for r in plan(
-        db.session, as_of, now=now, customer_ids=[due.customer_id for due in page.items]).reminders}
+    shown = plan(db.session, as_of, now=now,
+                 customer_ids=[due.customer_id for due in page.items])
+    load_details(db.session, shown.reminders)
+    listed = {r.customer_id: r for r in shown.reminders}
     messages = []
     for due in page.items:
         reminder = listed.get(due.customer_id)

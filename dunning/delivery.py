@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from dunning.crypto import SecretUnreadable
 from dunning.oauth import AuthorizationRevoked, ProviderUnreachable, REAUTHORIZE
 from dunning.retention import PruneReport, prune_skipped
-from dunning.rules import SKIP_REASON_LABELS, Reminder, plan
+from dunning.rules import SKIP_REASON_LABELS, Reminder, load_details, plan
 from dunning.dberrors import retry_when_locked
 from dunning.runcounts import store_counts
 from dunning.runlock import (IMPORT_LOCK_ID, IMPORT_STALE_AFTER, LockBusy, LockHolder, RunLease,
@@ -101,6 +101,7 @@ def run(session: Session, as_of: date, instance_path: str | os.PathLike, trigger
         _fresh_token(config)
         marked = busy(lambda: _recover(session, options.clock()))
         due = plan(session, as_of, customer_code, now=options.clock())
+        load_details(session, due.reminders)
         run_id = busy(lambda: _start(session, as_of, trigger, options.clock()))
         report = RunReport(run_id=run_id, as_of=as_of, marked_unknown=marked, held=due.held)
         if due.held:

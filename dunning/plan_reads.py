@@ -201,12 +201,11 @@ def _scope_pairs(customer_ids: list[int] | None):
 
 def open_items(session: Session, customer_ids: list[int] | None) -> Iterator[list[tuple]]:
     """The open items (saldo > 0) of these customers (None: of every customer), in batches of
-    (id, customer, account, company, due date, saldo, documento, parcela, emissão, valor, linha
-    digitável, Pix, link) tuples; dates as stored (text on SQLite), parsed once per value."""
+    (id, customer, account, company, due date, saldo, documento, parcela) tuples; dates as stored
+    (text on SQLite), parsed once per value."""
     i = Invoice.__table__.c
     stmt = select(i.id, i.customer_id, i.account_id, i.company_id, type_coerce(i.due_date, String),
-                  i.balance_cents, i.document, i.installment, type_coerce(i.issue_date, String),
-                  i.amount_cents, i.digitable_line, i.pix_code, i.payment_link)
+                  i.balance_cents, i.document, i.installment)
     if customer_ids is None:
         # Most items are read, so a sequential scan beats walking an index: "+ 0" keeps SQLite's
         # planner off the indexes that hold the saldo.
@@ -214,3 +213,12 @@ def open_items(session: Session, customer_ids: list[int] | None) -> Iterator[lis
         return
     for chunk in _only(stmt.where(i.balance_cents > 0), i.customer_id, customer_ids):
         yield from plain_rows(session, chunk)
+
+
+def invoice_details(session: Session, invoice_ids: list[int]) -> list[tuple]:
+    """(id, emissão as stored, valor, linha digitável, Pix, link) of these invoices."""
+    i = Invoice.__table__.c
+    stmt = select(i.id, type_coerce(i.issue_date, String), i.amount_cents, i.digitable_line,
+                  i.pix_code, i.payment_link)
+    return [row for start in range(0, len(invoice_ids), _CHUNK)
+            for row in all_rows(session, stmt.where(i.id.in_(invoice_ids[start:start + _CHUNK])))]

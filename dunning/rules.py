@@ -50,6 +50,8 @@ class PlannedInvoice:
     """An open item in a reminder's scope, with the rule's verdict.
 
     Not frozen: a frozen dataclass costs ~5x more to build, and a plan can list a million of these.
+    The last five fields are only printed in the e-mail: ``plan()`` leaves them out and
+    ``load_details`` fills them in for the messages about to be rendered.
     """
 
     invoice_id: int
@@ -57,18 +59,18 @@ class PlannedInvoice:
     document: str
     installment: str
     account_code: str
-    issue_date: date | None
     due_date: date
     effective_due_date: date
-    amount_cents: int | None
     balance_cents: int
     days_late: int
     overdue: bool
+    # Saldo with multa and juros (dunning.charges), None when the station charges neither.
+    updated_cents: int | None = None
+    issue_date: date | None = None
+    amount_cents: int | None = None
     digitable_line: str = ""
     pix_code: str = ""
     payment_link: str = ""
-    # Saldo with multa and juros (dunning.charges), None when the station charges neither.
-    updated_cents: int | None = None
 
     @property
     def moved(self) -> bool:
@@ -120,6 +122,8 @@ class Reminder:
     kind: str = OVERDUE                      # or DUE_SOON, the pre-due notice
     level: Level | None = None               # the escalation level (None for DUE_SOON)
     updated_cents: int | None = None         # open total with multa and juros, when charged
+    # False while the invoices lack what only the e-mail prints (see load_details).
+    detailed: bool = True
 
     @property
     def level_name(self) -> str:
@@ -304,15 +308,45 @@ def plan(session: Session, as_of: date, customer_code: str | None = None,
     data age (tests of the rules alone).
 
     Reads only; a handful of set-based queries whatever the number of customers, and only the
-    open items of the customers that are due reach Python. Raises UnknownCustomer when
-    ``customer_code`` names no customer.
+    open items of the customers that are due reach Python. The reminders come without what only
+    the e-mail prints (``load_details``). Raises UnknownCustomer when ``customer_code`` names no
+    customer.
     """
     with gc_paused():  # nothing built here forms a cycle
         verdicts = _verdicts(session, as_of, _selection(session, customer_code, customer_ids), now)
         result = Plan(as_of=as_of, skipped=verdicts.skipped, held=verdicts.held())
         result.reminders = _listings(session, verdicts, customer_code is not None
                                      or customer_ids is not None)
+        for reminder in result.reminders:
+            reminder.detailed = False
         return result
+
+
+def load_details(session: Session, reminders: list[Reminder]) -> None:
+    """Fill in what ``plan()`` leaves out of the reminders' invoices because only a rendered
+    message prints it: emissão, valor original, linha digitável, Pix copia e cola and link.
+
+    Reading them for every open item would make the plan a third slower, for the dry-run and
+    the counts that never print them; a run loads them before it sends, the preview for its page.
+    """
+    invoices = {inv.invoice_id: inv for reminder in reminders if not reminder.detailed
+                for inv in reminder.invoices}
+    dates: dict = {}
+    for invoice_id, issued, amount, digitable, pix, link in reads.invoice_details(
+            session, sorted(invoices)):
+        invoice = invoices[invoice_id]
+        if issued is not None:
+            invoice.issue_date = dates.get(issued) or dates.setdefault(issued, _as_date(issued))
+        invoice.amount_cents = amount
+        invoice.digitable_line, invoice.pix_code, invoice.payment_link = (
+            digitable or "", pix or "", link or "")
+    for reminder in reminders:
+        reminder.detailed = True
+
+
+def _as_date(stored) -> date:
+    """A date as the driver returns it (text on SQLite)."""
+    return stored if isinstance(stored, date) else date.fromisoformat(stored)
 
 
 def plan_summary(session: Session, as_of: date, customer_code: str | None = None,
@@ -456,19 +490,18 @@ class _Rules:
         self.company_codes = {cid: company[0] for cid, company in companies.items()}
         self.calendar = settings.calendar()
         self.dates: dict = {}        # stored due date -> (due, effective due, days late)
-        self.issued: dict = {}       # stored date -> date
+        self.issued: dict = {}       # stored date (last reminders) -> date
         self.addresses: dict[str, bool] = {}
 
     def _due(self, stored) -> tuple[date, date, int]:
         """(vencimento, effective due date, dias_atraso) of a stored due date, computed once."""
-        due = stored if isinstance(stored, date) else date.fromisoformat(stored)
+        due = _as_date(stored)
         effective = effective_due_date(due, self.calendar) if self.settings.shift_due_dates else due
         known = self.dates[stored] = (due, effective, max(0, (self.as_of - due).days))
         return known
 
     def _date(self, stored) -> date:
-        known = stored if isinstance(stored, date) else date.fromisoformat(stored)
-        self.issued[stored] = known
+        known = self.issued[stored] = _as_date(stored)
         return known
 
     def _effective(self, stored) -> date:
@@ -556,24 +589,19 @@ class _Rules:
         if len(rows) > 1:
             rows.sort(key=_listing_order)   # in C, on the rows, before any object is built
         by_company: dict[int, list] = {}     # company id -> [invoices, overdue, open, charged cents]
-        codes, accounts, dates, due_of, issued_dates, issue_of = (
-            self.company_codes, self.accounts, self.dates, self._due, self.issued, self._date)
+        codes, accounts, dates, due_of = self.company_codes, self.accounts, self.dates, self._due
         only_overdue = self.settings.only_overdue and not listing_all
         as_of, charged, most_late = self.as_of, self.charged, 0
         fee, interest = self.settings.late_fee_bp, self.settings.interest_bp_month
-        for (invoice_id, _, account_id, company_id, stored_due, balance, document, installment,
-             issued, amount, digitable, pix, link) in rows:
+        for invoice_id, _, account_id, company_id, stored_due, balance, document, installment in rows:
             known = dates.get(stored_due)
             due, effective, days_late = known if known is not None else due_of(stored_due)
             overdue = effective < cutoff
             if only_overdue and not overdue:
                 continue
-            if issued is not None:
-                issued = issued_dates.get(issued) or issue_of(issued)
             invoice = PlannedInvoice(invoice_id, codes[company_id], document, installment,
-                                     accounts[account_id], issued, due, effective, amount,
-                                     balance, days_late, overdue, digitable or "", pix or "",
-                                     link or "")
+                                     accounts[account_id], due, effective, balance, days_late,
+                                     overdue)
             part = by_company.get(company_id)
             if part is None:
                 part = by_company[company_id] = [[], 0, 0, 0]

@@ -182,8 +182,11 @@ def render(reminder: Reminder, settings, as_of: date,
     """(subject, text, html) of ``reminder``'s e-mail, from ``settings``' templates or ``templates``.
 
     ``settings`` needs ``subject_template``, ``text_template``, ``html_template``,
-    ``contact_line`` and ``sender_name`` (a StationSettings row).
+    ``contact_line`` and ``sender_name`` (a StationSettings row). A reminder from ``plan()`` needs
+    ``dunning.rules.load_details`` first: without it the payment instructions would be missing.
     """
+    if not reminder.detailed:
+        raise ValueError(f"reminder for {reminder.customer_code} rendered before load_details")
     chosen, message = templates_for(reminder, settings)
     if templates is None:
         templates = chosen

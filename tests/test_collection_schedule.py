@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from dunning.charges import updated_cents
 from dunning.delivery import run
-from dunning.rules import plan
+from dunning.rules import load_details, plan
 from dunning.statement import Templates, render, sample_reminder, validate_templates
 from models import Company, OutboxLine, StationSettings
 from smtpserver import configure_station
@@ -111,6 +111,7 @@ def test_updated_amount_in_plan_json_and_message(session, runner, app):
     assert out["reminders"][0]["invoices"][0]["saldo_atualizado"] == "1022.00"
     assert out["reminders"][0]["invoices"][0]["vencimento_efetivo"] == "2026-11-23"
     settings = StationSettings.load(session)
+    load_details(session, [reminder])
     _, text, html = render(reminder, settings, D)
     for body in (text, html):
         assert "R$ 1.022,00" in body and "valor estimado; o valor exato é confirmado no pagamento" in body
@@ -401,7 +402,9 @@ def test_a_level_template_is_used_for_that_level_only(staff, app, session):
     build(session, customers=[dict(code="C1", send="sim"), dict(code="C2", send="sim")],
           invoices=[inv("C1", "F1", "2026-10-01"), inv("C2", "F2", "2026-11-20")])
     settings = StationSettings.load(session)
-    by_code = {r.customer_code: render(r, settings, D) for r in plan(session, D).reminders}
+    reminders = plan(session, D).reminders
+    load_details(session, reminders)
+    by_code = {r.customer_code: render(r, settings, D) for r in reminders}
     assert by_code["C1"][0] == "Aviso final: C1" and by_code["C1"][1].startswith("Final. Posto 1")
     assert by_code["C2"][0] == "Pendências financeiras em aberto - Posto 1"     # a Lembrete
     assert staff.post("/configuracoes/modelos/padrao", data={"target": "nivel-3"}).status_code == 302

@@ -25,7 +25,7 @@ from dunning.bank_calendar import DueDateCalendar
 from dunning.creditor import creditor_gaps
 from dunning.delivery import DeliveryOptions, run
 from dunning.plan_json import plan_json_text
-from dunning.rules import plan, plan_summary
+from dunning.rules import load_details, plan, plan_summary
 from dunning.statement import render
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule, CustomerGroup,
                     GroupAccountRule, Invoice, OutboxLine, Run, StationSettings, db)
@@ -208,11 +208,21 @@ def test_preview_dry_run_and_send_agree(app, session, staff, runner, smtp_server
     # A page, or one customer, at a time: the same messages as the whole plan lists.
     by_id = {r.customer_id: r for r in full.reminders}
     ids = list(by_id)
+    load_details(session, full.reminders)      # what only the e-mail prints, as generated
+    for invoice in (inv for r in full.reminders for inv in r.invoices):
+        k = int(invoice.document[1:])
+        assert (invoice.issue_date, invoice.amount_cents, invoice.digitable_line, invoice.pix_code,
+                invoice.payment_link) == (
+            invoice.due_date - timedelta(30), invoice.balance_cents + 100,
+            f"2379{k:043d}" if k % 3 == 0 else "", "",
+            "https://pagamento.example.com/x" if k % 5 == 0 else "")
     for start in range(0, len(ids), 3):
         page = plan(session, as_of, customer_ids=ids[start:start + 3])
+        load_details(session, page.reminders)
         assert [described(r) for r in page.reminders] == [described(by_id[i]) for i in ids[start:start + 3]]
     for reminder in full.reminders[:3]:
         one = plan(session, as_of, reminder.customer_code)
+        load_details(session, one.reminders)
         assert [described(r) for r in one.reminders] == [described(reminder)] and not one.skipped
     for skip in full.skipped[:3]:
         one = plan_summary(session, as_of, skip.customer_code)
