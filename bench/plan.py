@@ -1,23 +1,32 @@
-"""Benchmark: the dry-run plan for 100,000 enabled customers over 1,000,000 invoices.
+"""Benchmark: the plan, the dry-run JSON and the preview for 100,000 customers / 1,000,000 invoices.
 
-Usage: .venv/bin/python bench/plan.py [--customers N] [--invoices N] [--keep FILE]
+Usage: .venv/bin/python bench/plan.py [--customers N] [--invoices N] [--repeat N]
+                                      [--keep FILE | --database-url URL]
 
-Builds a migrated SQLite file in a temporary folder (rows inserted directly with Core executemany,
-not through the CSV import), then times ``plan()`` and the SPEC §6 JSON, and reports peak memory.
+Fills a migrated SQLite file in a temporary folder (or the kept FILE, or the empty database at URL,
+e.g. PostgreSQL: rows inserted directly with Core executemany, not through the CSV import); a
+database that already holds the data is reused. Then times, --repeat times each (median, and the
+range): ``plan()`` in this process; ``python app.py --email_pendencia_financeira --dry-run --json``
+as a whole process (start to exit, its JSON written to a file); and "Pré-visualizar envio" (its
+first page and a middle one) through the Flask test client, logged in.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from flask_migrate import upgrade  # noqa: E402
 
@@ -32,17 +41,22 @@ ACCOUNTS_PER_COMPANY = 4          # codes '', '1', '2', '3'
 GROUPS = 200
 
 
-def build(path: Path, customers: int, invoices: int, seed: int = 7) -> None:
+def bench_app(url: str, instance: Path):
+    return create_app({"TESTING": True, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
+                       "SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(instance)})
+
+
+def build(url: str, instance: Path, customers: int, invoices: int, seed: int = 7) -> None:
     """Create the schema with the real migrations, then fill it quickly (Core executemany)."""
     rnd = random.Random(seed)
-    app = create_app({"TESTING": True, "SECRET_KEY": "bench",
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
-                      "INSTANCE_PATH": str(path.parent / "instance")})
+    app = bench_app(url, instance)
     with app.app_context():
         upgrade()
         with db.engine.begin() as conn:
             _fill(conn, rnd, customers, invoices)
+        with db.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
+            conn.commit()
         db.engine.dispose()
 
 
@@ -113,52 +127,120 @@ def _fill(conn, rnd: random.Random, customers: int, invoices: int) -> None:
                         for cid in range(1, customers + 1, 20)])
 
 
-def measure(path: Path) -> None:
-    """Time plan() and its JSON on the built file; print the figures."""
-    app = create_app({"TESTING": True, "SECRET_KEY": "bench",
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
-                      "INSTANCE_PATH": str(path.parent / "instance")})
+def timed(step, repeat: int) -> tuple[object, list[float], list[float]]:
+    """(the last result, wall seconds, CPU seconds of this process) of ``step()`` run ``repeat`` times."""
+    walls, cpus, result = [], [], None
+    for _ in range(repeat):
+        result = None
+        started, cpu = time.perf_counter(), time.process_time()
+        result = step()
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
+    return result, walls, cpus
+
+
+def figure(label: str, walls: list[float], cpus: list[float] | None = None, note: str = "") -> None:
+    cpu = f"  CPU {statistics.median(cpus):5.2f} s" if cpus else ""
+    print(f"{label:34} {statistics.median(walls):6.2f} s  ({min(walls):.2f}-{max(walls):.2f}){cpu}"
+          f"{'  ' + note if note else ''}", flush=True)
+
+
+def dry_run(url: str, instance: Path, out: Path) -> float:
+    """CPU seconds of one ``python app.py --email_pendencia_financeira --dry-run --json``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(out, "wb") as sink:
+        subprocess.run([sys.executable, "app.py", "--email_pendencia_financeira", "--dry-run",
+                        "--json", "--date", AS_OF.isoformat()], cwd=ROOT, stdout=sink, check=True,
+                       env={**os.environ, "DATABASE_URL": url, "APPLIANCE_INSTANCE": str(instance)})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def measure(url: str, instance: Path, repeat: int) -> None:
+    """Time the plan, the dry-run and the preview on the built data; print the figures."""
+    app = bench_app(url, instance)
     with app.app_context():
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started, cpu = time.perf_counter(), time.process_time()
-        result = plan(db.session, AS_OF)
-        planned, planned_cpu = time.perf_counter() - started, time.process_time() - cpu
-        rss_plan = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started, cpu = time.perf_counter(), time.process_time()
-        text = json.dumps(result.to_json(), ensure_ascii=False)
-        dumped, dumped_cpu = time.perf_counter() - started, time.process_time() - cpu
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result, walls, cpus = timed(lambda: plan(db.session, AS_OF), repeat)
+        figure("plan()", walls, cpus, f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+               f" (before: {rss_before / 1024:.0f} MB)")
         reasons: dict[str, int] = {}
         for skip in result.skipped:
             reasons[skip.reason] = reasons.get(skip.reason, 0) + 1
-        print(f"plan():          {planned:6.2f} s  (CPU {planned_cpu:.2f} s)")
-        print(f"to_json + dumps: {dumped:6.2f} s  (CPU {dumped_cpu:.2f} s; {len(text) / 1e6:.0f} MB of JSON)")
-        print(f"reminders: {len(result.reminders)}, invoices listed: "
+        print(f"  reminders: {len(result.reminders)}, invoices listed: "
               f"{sum(len(r.invoices) for r in result.reminders)}, skipped: {reasons}")
-        print(f"peak RSS: {rss_plan / 1024:.0f} MB after plan(), {rss_after / 1024:.0f} MB after the JSON "
-              f"(before plan: {rss_before / 1024:.0f} MB)")
+        codes = [r.customer_code for r in result.reminders]
+        del result
+        db.session.rollback()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "dry-run.json"
+        walls, cpus = [], []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            cpus.append(dry_run(url, instance, out))
+            walls.append(time.perf_counter() - started)
+        figure("dry-run --json, whole process", walls, cpus, f"{out.stat().st_size / 1e6:.0f} MB of JSON")
+        listed = json.loads(out.read_text(encoding="utf-8"))
+        assert [r["customer"] for r in listed["reminders"]] == codes
+
+    with app.app_context():
+        from dunning.users import create_user
+        from models import User
+        if db.session.scalar(db.select(db.func.count()).select_from(User)) == 0:
+            create_user(db.session, "bench", "bench-password")
+        db.session.remove()
+    client = app.test_client()
+    client.post("/entrar", data={"username": "bench", "password": "bench-password"})
+    middle = max(1, len(codes) // 10 // 2)
+    for label, page in (("Pré-visualizar envio, page 1", 1), (f"... page {middle}", middle)):
+        url_page = f"/previa/?data={AS_OF.isoformat()}&page={page}"
+        response, walls, _ = timed(lambda: client.get(url_page), repeat)
+        assert response.status_code == 200
+        html = response.get_data(as_text=True)
+        assert codes[(page - 1) * 10] in html, "the page shows the plan's messages"
+        figure(label, walls)
+    with app.app_context():
         db.engine.dispose()
 
 
-def ensure_built(path: Path, customers: int, invoices: int) -> None:
-    """Build the data set into ``path`` unless a kept file is already there."""
-    if not path.exists():
+def ensure_built(target: Path | str, customers: int, invoices: int) -> str:
+    """The database URL of ``target`` (a SQLite file or a URL), filled with the data set unless it
+    already holds it (then brought to the newest migration)."""
+    url = target if isinstance(target, str) else f"sqlite:///{target}"
+    instance = Path(tempfile.gettempdir()) / "bench-plan-instance"
+    app = bench_app(url, instance)
+    with app.app_context():
+        try:
+            filled = db.session.scalar(db.select(db.func.count()).select_from(Customer)) > 0
+        except Exception:  # noqa: BLE001 - no schema yet
+            filled = False
+        db.session.rollback()
+        if filled:
+            upgrade()
+        db.engine.dispose()
+    if not filled:
         started = time.perf_counter()
-        build(path, customers, invoices)
+        build(url, instance, customers, invoices)
         print(f"built {customers} customers / {invoices} invoices "
               f"in {time.perf_counter() - started:.1f} s")
+    return url
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--invoices", type=int, default=1_000_000)
-    parser.add_argument("--keep", type=Path, help="build (or reuse) this database file")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="build (or reuse) this SQLite database file")
+    parser.add_argument("--database-url", help="build (or reuse) this database, e.g. PostgreSQL")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.keep or Path(tmp) / "bench.db"
-        ensure_built(path, args.customers, args.invoices)
-        measure(path)
+        url = ensure_built(args.database_url or args.keep or Path(tmp) / "bench.db",
+                           args.customers, args.invoices)
+        print(f"load average before: {os.getloadavg()[0]:.1f}")
+        measure(url, Path(tmp) / "instance", args.repeat)
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -90,7 +90,7 @@ class PlannedInvoice:
         return out
 
 
-@dataclass
+@dataclass(slots=True)
 class CompanyStatement:
     """The part of a reminder owed to one Empresa (the creditor named in the e-mail)."""
 
@@ -107,7 +107,7 @@ class CompanyStatement:
     updated_cents: int | None = None        # open total with multa and juros, when charged
 
 
-@dataclass
+@dataclass(slots=True)
 class Reminder:
     """One e-mail due to one customer on the run date."""
 
@@ -492,6 +492,7 @@ class _Rules:
         self.dates: dict = {}        # stored due date -> (due, effective due, days late)
         self.issued: dict = {}       # stored date (last reminders) -> date
         self.addresses: dict[str, bool] = {}
+        self.cutoffs: dict[int, date] = {}   # tolerance -> rule 6's bound
 
     def _due(self, stored) -> tuple[date, date, int]:
         """(vencimento, effective due date, dias_atraso) of a stored due date, computed once."""
@@ -530,7 +531,7 @@ class _Rules:
         """(kind, the first skip reason that applies or None, the valid addresses) for one
         enabled customer, from its facts (``plan_reads.due_facts``; None: nothing open)."""
         earliest, held_earliest, falls_due = facts or (None, (), False)
-        cutoff = self.as_of - timedelta(days=candidate.tolerance_days)
+        cutoff = self.cutoff(candidate)
         held_reason = None
         for company_id, stored in zip(self.held, held_earliest):
             if stored is not None and self._effective(stored) < cutoff:         # rule 6
@@ -572,8 +573,15 @@ class _Rules:
             reminder = self._reminder(candidate, to, rows, self.as_of, listing_all=True)
             reminder.kind, reminder.level = DUE_SOON, None
             return reminder
-        return self._reminder(candidate, to, rows,
-                              self.as_of - timedelta(days=candidate.tolerance_days))
+        return self._reminder(candidate, to, rows, self.cutoff(candidate))
+
+    def cutoff(self, candidate: _Candidate) -> date:
+        """Rule 6's bound for this customer: overdue means an effective due date before it."""
+        known = self.cutoffs.get(candidate.tolerance_days)
+        if known is None:
+            known = self.cutoffs[candidate.tolerance_days] = \
+                self.as_of - timedelta(days=candidate.tolerance_days)
+        return known
 
     def _level(self, days_late: int) -> Level | None:
         """The level of a reminder whose most-late invoice is ``days_late`` late: the last one
@@ -630,9 +638,8 @@ class _Rules:
                    open_cents: int, charged_cents: int) -> CompanyStatement:
         """One Empresa's part of a reminder; its totals are those of the invoices it lists."""
         # companies[id] = (code, name, tax_id, address, phone, email), CompanyStatement's order
-        return CompanyStatement(company_id, *self.companies[company_id], invoices,
-                                overdue_cents=overdue_cents, open_cents=open_cents,
-                                updated_cents=charged_cents if self.charged else None)
+        return CompanyStatement(company_id, *self.companies[company_id], invoices, overdue_cents,
+                                open_cents, charged_cents if self.charged else None)
 
 
 # Rule 8's order: overdue first, most days late first, then the rest by due date. Within one
