@@ -72,11 +72,12 @@ station_settings = st.fixed_dictionaries({
 stations = st.fixed_dictionaries({
     "as_of": st.sampled_from(RUN_DATES),
     "incomplete": st.sets(st.sampled_from([1, 2, 3]), max_size=2),   # companies without address
+    "stale": st.sets(st.sampled_from([1, 2, 3]), max_size=2),        # data older than the limit
     "groups": groups, "customers": customers, "invoices": invoices, "settings": station_settings,
 })
 
 
-def build_station(session, station: dict) -> None:
+def build_station(session, station: dict, now: datetime) -> None:
     """Replace the station's data with ``station`` (the staff user and its login stay)."""
     for table in reversed(db.metadata.sorted_tables):
         if table.name not in KEEP:
@@ -84,7 +85,9 @@ def build_station(session, station: dict) -> None:
     as_of = station["as_of"]
     session.execute(insert(Company), [
         {"id": n, "code": str(n), "name": f"Posto {n}", "tax_id": "11.222.333/0001-81",
-         "address": "" if n in station["incomplete"] else f"Rua {n}, 10"} for n in (1, 2, 3)])
+         "address": "" if n in station["incomplete"] else f"Rua {n}, 10",
+         "data_time": now - timedelta(days=3 if n in station["stale"] else 0, hours=1)}
+        for n in (1, 2, 3)])
     session.execute(insert(Account), [{"id": a + 1, "company_id": company, "code": code}
                                       for a, (company, code) in enumerate(ACCOUNTS)])
     session.execute(insert(CustomerGroup), [
@@ -130,18 +133,20 @@ def build_station(session, station: dict) -> None:
     session.commit()
 
 
-def oracle(station: dict) -> dict[str, tuple[str, set[str]]]:
-    """SPEC §4 read invoice by invoice: customer code -> (kind or skip reason, documents listed),
-    for every enabled customer."""
+def oracle(station: dict) -> tuple[dict[str, tuple[str, set[str]]], set[str]]:
+    """SPEC §4 read invoice by invoice: customer code -> (kind or skip reason, documents listed)
+    for every enabled customer, and the codes of the companies held back that some enabled
+    customer has something overdue with."""
     as_of, config = station["as_of"], station["settings"]
     calendar = DueDateCalendar(config["bank_calendar"])
 
     def effective(due: date) -> date:
         return calendar.next_business_day(due) if config["shift_due_dates"] else due
 
-    held = {n for n in (1, 2, 3) if creditor_gaps(f"Posto {n}", "11.222.333/0001-81",
-                                                    "" if n in station["incomplete"] else "Rua")}
-    out = {}
+    incomplete = {n for n in (1, 2, 3) if creditor_gaps(
+        f"Posto {n}", "11.222.333/0001-81", "" if n in station["incomplete"] else "Rua")}
+    held = incomplete | station["stale"]
+    out, held_used = {}, set()
     for n, c in enumerate(station["customers"]):
         group = station["groups"][c["group"]] if c["group"] is not None else None
         own = {a for a, on in c["entries"] if on}
@@ -160,6 +165,9 @@ def oracle(station: dict) -> dict[str, tuple[str, set[str]]]:
         kept = [item for item in items if item[1] not in held]
         cutoff = as_of - timedelta(days=tolerance)
         overdue = [doc for doc, _, due in kept if effective(due) < cutoff]
+        held_overdue = {company for _, company, due in items
+                        if company in held and effective(due) < cutoff}
+        held_used |= {str(company) for company in held_overdue}
         given = addresses_of(c["emails"].format(n=n))
         valid = [a for a in given if is_valid_email(a)]
         address = "no_email" if not given else ("invalid_email" if not valid else None)
@@ -171,14 +179,15 @@ def oracle(station: dict) -> dict[str, tuple[str, set[str]]]:
             listed = set(overdue) if config["only_overdue"] else {doc for doc, _, _ in kept}
             reason = address or ("recently_sent" if recent else None)
             out[f"C{n:02d}"] = (reason, set()) if reason else ("overdue", listed)
-        elif any(company in held and effective(due) < cutoff for _, company, due in items):
-            out[f"C{n:02d}"] = ("creditor_incomplete", set())
+        elif held_overdue:
+            out[f"C{n:02d}"] = ("stale_data" if held_overdue & station["stale"]
+                                else "creditor_incomplete", set())
         elif config["due_soon_days"] and any(effective(due) == soon for _, _, due in kept):
             out[f"C{n:02d}"] = (address, set()) if address else (
                 "due_soon", {doc for doc, _, due in kept if effective(due) == soon})
         else:
             out[f"C{n:02d}"] = ("nothing_overdue", set())
-    return out
+    return out, held_used
 
 
 def shown_codes(html: str) -> list[str]:
@@ -190,17 +199,18 @@ def shown_codes(html: str) -> list[str]:
                                                                  HealthCheck.too_slow])
 @given(station=stations)
 def test_preview_dry_run_and_send_agree(app, session, staff, runner, smtp_server, station):
-    build_station(session, station)
+    now = datetime.now()    # the data age is measured against the clock, as the run does
+    build_station(session, station, now)
     as_of = station["as_of"]
-    full = plan(session, as_of)
+    full = plan(session, as_of, now=now)
 
     # SPEC §4 read invoice by invoice.
     verdicts = {r.customer_code: (r.kind, {i.document for i in r.invoices}) for r in full.reminders}
     verdicts.update({s.customer_code: (s.reason, set()) for s in full.skipped})
-    assert verdicts == oracle(station)
+    assert (verdicts, {h.code for h in full.held}) == oracle(station)
 
     # The summary: the same verdicts, without the listings.
-    summary = plan_summary(session, as_of)
+    summary = plan_summary(session, as_of, now=now)
     assert [(d.customer_id, d.customer_code, d.kind, list(d.to)) for d in summary.due] == [
         (r.customer_id, r.customer_code, r.kind, r.to) for r in full.reminders]
     assert summary.skipped == full.skipped and summary.held == full.held
@@ -217,22 +227,22 @@ def test_preview_dry_run_and_send_agree(app, session, staff, runner, smtp_server
             f"2379{k:043d}" if k % 3 == 0 else "", "",
             "https://pagamento.example.com/x" if k % 5 == 0 else "")
     for start in range(0, len(ids), 3):
-        page = plan(session, as_of, customer_ids=ids[start:start + 3])
+        page = plan(session, as_of, now=now, customer_ids=ids[start:start + 3])
         load_details(session, page.reminders)
         assert [described(r) for r in page.reminders] == [described(by_id[i]) for i in ids[start:start + 3]]
     for reminder in full.reminders[:3]:
-        one = plan(session, as_of, reminder.customer_code)
+        one = plan(session, as_of, reminder.customer_code, now=now)
         load_details(session, one.reminders)
         assert [described(r) for r in one.reminders] == [described(reminder)] and not one.skipped
     for skip in full.skipped[:3]:
-        one = plan_summary(session, as_of, skip.customer_code)
+        one = plan_summary(session, as_of, skip.customer_code, now=now)
         assert (one.due, one.skipped) == ([], [skip])
 
     # The dry-run JSON: the CLI prints the plan; the text writer is json.dumps to the letter.
     assert plan_json_text(full) == json.dumps(full.to_json(), ensure_ascii=False)
     result = runner.invoke(args=["email-pendencia-financeira", "--dry-run", "--json",
                                  "--date", as_of.isoformat()])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == (1 if full.held else 0), result.output
     assert json.loads(result.output) == full.to_json()
 
     # Pré-visualizar envio, every page: the same customers in the same order, the same counts.
