@@ -7,7 +7,7 @@ instead of one table row per open item (0.4 s instead of 1.5-4.5 s at 1,000,000 
 SQLite). Every other use of the index reads its first columns, unchanged.
 
 Revision ID: 0010_plan_index
-Revises: 0008_smtp_oauth
+Revises: 0009_skip_retention
 Create Date: 2026-12-01 23:00:00.000000
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0010_plan_index'
-down_revision = '0008_smtp_oauth'
+down_revision = '0009_skip_retention'
 branch_labels = None
 depends_on = None
 
