@@ -337,7 +337,7 @@ def test_migration_keeps_the_counts_per_reason_of_the_runs_recorded_before(app, 
     customers = list(session.scalars(select(Customer.id).order_by(Customer.id)))
     session.commit()
     with app.app_context():
-        downgrade(revision="-1")
+        downgrade(revision="0008_smtp_oauth")  # the revision before retention
         db.session.remove()
         with db.engine.begin() as conn:
             assert "skips_pruned_at" not in [c for c in conn.execute(
