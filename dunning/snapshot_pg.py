@@ -18,7 +18,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from dunning.parsing import MAX_ERRORS, ROW_FIELDS, Batch, Summary
-from dunning.snapshot import _INVOICE_OPTIONAL, MergeCounts, Writer
+from dunning.snapshot import _CUSTOMER_FIELDS, _INVOICE_OPTIONAL, MergeCounts, Writer
 
 # Tables the import writes; locked in this order by every import.
 _LOCKED = ("company", "account", "customer_group", "customer", "invoice")
@@ -58,6 +58,13 @@ class PostgresWriter(Writer):
             for row, line in zip(batch.rows, batch.lines):
                 write((*row, line))
 
+    def _insert_customers(self, rows: list[tuple]) -> None:
+        """New customers by ``COPY`` (a statement per customer cost 9 s at 100,000)."""
+        with self.cursor.copy(f"COPY customer ({_CUSTOMER_FIELDS}) FROM STDIN") as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+
     def find_repeats(self) -> None:
         """The file's repeated invoices, each line named with the line it repeats."""
         from psycopg.errors import UniqueViolation
@@ -96,9 +103,15 @@ class PostgresWriter(Writer):
             f"THEN coalesce(i.settled_at, r.settled_at) END FROM {_STAGE} AS r "
             f"WHERE {_KEY_MATCH} AND ({changed})").rowcount
         fields = ", ".join(ROW_FIELDS)
+        rebuild_unique = []
+        if self.before == 0:  # an empty table: every row is new (the file has no repeats)
+            rebuild_unique = _drop_unique_keys(self.conn)
+            new_only = ""
+        else:
+            new_only = f"WHERE NOT EXISTS (SELECT 1 FROM invoice AS i WHERE {_KEY_MATCH})"
         self.counts.invoices_new = execute(
-            f"INSERT INTO invoice ({fields}) SELECT {fields} FROM {_STAGE} AS r WHERE NOT EXISTS "
-            f"(SELECT 1 FROM invoice AS i WHERE {_KEY_MATCH}) ORDER BY line").rowcount
+            f"INSERT INTO invoice ({fields}) SELECT {fields} FROM {_STAGE} AS r {new_only} "
+            "ORDER BY line").rowcount
         self.counts.invoices_updated = updated
         if self.last_old_invoice:
             company_ids = [company_id for company_id, _ in summary.companies.values()]
@@ -107,8 +120,22 @@ class PostgresWriter(Writer):
                 "WHERE i.id <= %s AND i.company_id = ANY(%s) AND i.balance_cents > 0 "
                 f"AND NOT EXISTS (SELECT 1 FROM {_STAGE} AS r WHERE {_KEY_MATCH})",
                 (self.stamp, self.last_old_invoice, company_ids)).rowcount
+        # What a first load dropped (here and in dunning.snapshot._drop_secondary_indexes),
+        # built once over the whole table, several times faster than row by row.
+        for sql in rebuild_unique + self.rebuild:
+            execute(sql)
         for table in _SEQUENCED:
             move_sequence_past_ids(self.conn, table)
+
+
+def _drop_unique_keys(conn: Connection) -> list[str]:
+    """Drop the invoice table's unique constraints; return the SQL that adds them back."""
+    keys = conn.exec_driver_sql(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'invoice'::regclass AND contype = 'u'").all()
+    for name, _ in keys:
+        conn.exec_driver_sql(f'ALTER TABLE invoice DROP CONSTRAINT "{name}"')
+    return [f'ALTER TABLE invoice ADD CONSTRAINT "{name}" {sql}' for name, sql in keys]
 
 
 def move_sequence_past_ids(conn: Connection, table: str) -> None:

@@ -137,3 +137,52 @@ def test_unchanged_rows_use_up_no_ids(runner, session, tmp_path):
     session.add(invoice)
     session.commit()
     assert invoice.id == last + 1
+
+
+def test_a_first_load_leaves_the_invoice_table_as_the_migrations_made_it(app, runner, session,
+                                                                         tmp_path):
+    """A first load drops the invoice table's secondary indexes (on PostgreSQL also its foreign
+    keys and, into an empty table, its unique key) and builds them again at the end; a file
+    refused after the drop rolls it back. Either way the schema is the migrations' own, and the
+    keys hold."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy.exc import IntegrityError
+
+    def schema_diff() -> list:
+        with app.app_context(), db.engine.connect() as conn:
+            return compare_metadata(MigrationContext.configure(conn), db.metadata)
+
+    repeated = export(tmp_path, "repeated.csv", ["1"], range(0, 30))
+    repeated.write_text(repeated.read_text(encoding="utf-8") + "1;Empresa 1;C0;Cliente 0;"
+                        "c0@cliente.example.com;G0;0;D0003;10/11/2026;100,00\r\n", encoding="utf-8")
+    result = runner.invoke(args=["import-invoices", str(repeated)])
+    assert result.exit_code != 0 and "repetida" in result.output, result.output
+    assert schema_diff() == []
+    assert session.scalar(select(func.count()).select_from(Invoice)) == 0
+
+    assert runner.invoke(args=["import-invoices", str(export(tmp_path, "a.csv", ["1"],
+                                                                range(0, 30)))]).exit_code == 0
+    assert schema_diff() == []
+    bigger = export(tmp_path, "b.csv", ["1", "2"], range(0, 40))  # more rows than the table holds
+    result = runner.invoke(args=["import-invoices", str(bigger)])
+    assert result.exit_code == 0 and "50 novas" in result.output, result.output
+    assert schema_diff() == []
+
+    session.add(Invoice(company_id=1, document="D0001", installment="", customer_id=1,
+                        account_id=1, due_date=db.func.current_date(), balance_cents=1))
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+    else:
+        raise AssertionError("the unique key (empresa, documento, parcela) is not enforced")
+    if ON_POSTGRESQL:  # SQLite's foreign keys are not enforced by this app
+        session.add(Invoice(company_id=1, document="X1", customer_id=999_999, account_id=1,
+                            due_date=db.func.current_date(), balance_cents=1))
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+        else:
+            raise AssertionError("the invoice's foreign key to its customer is not enforced")
