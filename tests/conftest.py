@@ -49,7 +49,7 @@ class PostgresDatabases:
 
     def __init__(self, url: str):
         import psycopg
-        self.connect = psycopg.connect
+        self.connect, self.error = psycopg.connect, psycopg.Error
         self.url = make_url(url)
         self.admin = self._connect(self.url.database)
         self.prefix = f"test_{os.getpid()}"
@@ -65,6 +65,7 @@ class PostgresDatabases:
             self.sequences = [(name, *conn.execute(
                 f'SELECT last_value, is_called FROM "{name}"').fetchone()) for (name,) in
                 conn.execute("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")]
+            self.schema = conn.execute(_SCHEMA_FINGERPRINT).fetchone()[0]
         self.ready: list[str] = []  # copies holding exactly the template's content
         self.all: list[str] = [self.template]
 
@@ -93,6 +94,15 @@ class PostgresDatabases:
         the test left, e.g. a server it started)."""
         self.admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                            "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        try:
+            with self._connect(name) as conn:
+                schema = conn.execute(_SCHEMA_FINGERPRINT).fetchone()[0]
+        except self.error:  # e.g. downgraded below the first migration: no alembic_version
+            schema = None
+        if schema != self.schema:  # the test migrated or altered it: never hand it on
+            self.admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            self.all.remove(name)
+            return
         with self._connect(name) as conn, conn.transaction():
             conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in self.tables)
                          + " RESTART IDENTITY CASCADE")
@@ -108,6 +118,18 @@ class PostgresDatabases:
         for name in self.all:
             self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.admin.close()
+
+
+# The schema of a test database, as one text: its columns, indexes, constraints and migration.
+# A test that downgrades, or drops an index, leaves a database the next test must not get.
+_SCHEMA_FINGERPRINT = """
+SELECT md5(string_agg(item, ',' ORDER BY item)) FROM (
+  SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable
+  FROM information_schema.columns WHERE table_schema = 'public'
+  UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'
+  UNION ALL SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+  FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+  UNION ALL SELECT 'alembic ' || version_num FROM alembic_version) AS schema(item)"""
 
 
 def _migrate(url: str) -> None:
