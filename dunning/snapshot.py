@@ -111,7 +111,7 @@ class Writer:
         self.updated: set[int] = set()  # the station's customers whose data the file changed
         self.changes = 0
         self.rows = 0
-        self.rebuild = _drop_secondary_indexes(conn) if expected_rows > self.before else []
+        self.rebuild = self._drop_secondary_indexes() if expected_rows > self.before else []
 
         present = [col for name, col in _INVOICE_OPTIONAL.items() if name in columns]
         compared = ["customer_id", "account_id", "due_date", "balance_cents", *present]
@@ -130,6 +130,18 @@ class Writer:
         self._add_customers(batch.customers)
         self.warnings += check_master_data(batch.checks, self.column_names)
         self._write_rows(batch)
+
+    def _drop_secondary_indexes(self) -> list[str]:
+        """Drop the invoice table's non-unique indexes; return the SQL that recreates them.
+
+        SQLite's DDL is transactional, so a rejected import leaves them in place.
+        """
+        indexes = _rows(self.conn, "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                                   "AND tbl_name = 'invoice' AND sql IS NOT NULL "
+                                   "AND sql NOT LIKE 'CREATE UNIQUE%'").fetchall()
+        for name, _ in indexes:
+            self.conn.exec_driver_sql(f'DROP INDEX "{name}"')
+        return [sql for _, sql in indexes]
 
     def find_repeats(self) -> None:
         """Fill ``duplicates`` with the file's repeated invoices, if any are still to be found
@@ -327,38 +339,6 @@ def _codes(conn: Connection, table: str) -> dict[str, int]:
 def _account_ids(conn: Connection) -> dict[tuple[int, str], int]:
     return {(company, code): row_id for row_id, company, code in
             _rows(conn, "SELECT id, company_id, code FROM account")}
-
-
-def _drop_secondary_indexes(conn: Connection) -> list[str]:
-    """Drop the invoice table's non-unique indexes; return the SQL that recreates them.
-
-    On PostgreSQL also its foreign keys (checked row by row, they cost more than the indexes: a
-    first load of 1,000,000 rows took 54 s in its INSERT): re-adding one checks every row in one
-    set-based pass. Both databases' DDL is transactional, so a rejected import leaves them in
-    place. On PostgreSQL the drop locks the invoice table until the import commits (pages that
-    read invoices wait for it), which is why only a first load (more rows coming than the table
-    holds) does it.
-    """
-    if conn.dialect.name == "postgresql":
-        indexes = _rows(conn, "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-                              "JOIN pg_class c ON c.oid = i.indexrelid "
-                              "WHERE i.indrelid = 'invoice'::regclass AND NOT i.indisunique").fetchall()
-        keys = _rows(conn, "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                           "WHERE conrelid = 'invoice'::regclass AND contype = 'f'").fetchall()
-        for name, _ in indexes:
-            conn.exec_driver_sql(f'DROP INDEX "{name}"')
-        for name, _ in keys:
-            conn.exec_driver_sql(f'ALTER TABLE invoice DROP CONSTRAINT "{name}"')
-        return ([sql for _, sql in indexes]
-                + [f'ALTER TABLE invoice ADD CONSTRAINT "{name}" {sql}' for name, sql in keys])
-    if conn.dialect.name != "sqlite":
-        return []
-    indexes = _rows(conn, "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
-                          "AND tbl_name = 'invoice' AND sql IS NOT NULL "
-                          "AND sql NOT LIKE 'CREATE UNIQUE%'").fetchall()
-    for name, _ in indexes:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
-    return [sql for _, sql in indexes]
 
 
 _KEY = itemgetter(0, 1, 2)  # (company_id, document, installment) of a row
