@@ -1,6 +1,7 @@
 """Benchmark: the plan, the dry-run JSON and the preview for 100,000 customers / 1,000,000 invoices.
 
 Usage: .venv/bin/python bench/plan.py [--customers N] [--invoices N] [--repeat N]
+                                      [--only plan|dry-run|preview ...]
                                       [--keep FILE | --database-url URL]
 
 Fills a migrated SQLite file in a temporary folder (or the kept FILE, or the empty database at URL,
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from flask_migrate import upgrade  # noqa: E402
 
 from app import create_app  # noqa: E402
-from dunning.rules import plan  # noqa: E402
+from dunning.rules import plan, plan_summary  # noqa: E402
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule,  # noqa: E402
                     CustomerGroup, GroupAccountRule, Invoice, OutboxLine, Run, db)
 
@@ -39,6 +40,7 @@ AS_OF = date(2026, 11, 28)
 COMPANIES = 5
 ACCOUNTS_PER_COMPANY = 4          # codes '', '1', '2', '3'
 GROUPS = 200
+STEPS = ("plan", "dry-run", "preview")
 
 
 def bench_app(url: str, instance: Path):
@@ -158,9 +160,23 @@ def dry_run(url: str, instance: Path, out: Path) -> float:
     return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
-def measure(url: str, instance: Path, repeat: int) -> None:
-    """Time the plan, the dry-run and the preview on the built data; print the figures."""
+def measure(url: str, instance: Path, repeat: int, steps: set[str]) -> None:
+    """Time the plan, the dry-run and the preview (those of ``steps``) on the built data."""
     app = bench_app(url, instance)
+    with app.app_context():
+        codes = [due.customer_code for due in plan_summary(db.session, AS_OF).due]
+        db.session.rollback()
+    if "plan" in steps:
+        time_plan(app, repeat, codes)
+    if "dry-run" in steps:
+        time_dry_run(url, instance, repeat, codes)
+    if "preview" in steps:
+        time_preview(app, repeat, codes)
+    with app.app_context():
+        db.engine.dispose()
+
+
+def time_plan(app, repeat: int, codes: list[str]) -> None:
     with app.app_context():
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         result, walls, cpus = timed(lambda: plan(db.session, AS_OF), repeat)
@@ -171,10 +187,12 @@ def measure(url: str, instance: Path, repeat: int) -> None:
             reasons[skip.reason] = reasons.get(skip.reason, 0) + 1
         print(f"  reminders: {len(result.reminders)}, invoices listed: "
               f"{sum(len(r.invoices) for r in result.reminders)}, skipped: {reasons}")
-        codes = [r.customer_code for r in result.reminders]
+        assert [r.customer_code for r in result.reminders] == codes
         del result
         db.session.rollback()
 
+
+def time_dry_run(url: str, instance: Path, repeat: int, codes: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "dry-run.json"
         walls, cpus = [], []
@@ -186,6 +204,8 @@ def measure(url: str, instance: Path, repeat: int) -> None:
         listed = json.loads(out.read_text(encoding="utf-8"))
         assert [r["customer"] for r in listed["reminders"]] == codes
 
+
+def time_preview(app, repeat: int, codes: list[str]) -> None:
     with app.app_context():
         from dunning.users import create_user
         from models import User
@@ -202,9 +222,6 @@ def measure(url: str, instance: Path, repeat: int) -> None:
         html = response.get_data(as_text=True)
         assert codes[(page - 1) * 10] in html, "the page shows the plan's messages"
         figure(label, walls)
-    with app.app_context():
-        db.engine.dispose()
-
 
 def ensure_built(target: Path | str, customers: int, invoices: int) -> str:
     """The database URL of ``target`` (a SQLite file or a URL), filled with the data set unless it
@@ -242,12 +259,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="build (or reuse) this SQLite database file")
     parser.add_argument("--database-url", help="build (or reuse) this database, e.g. PostgreSQL")
+    parser.add_argument("--only", action="append", choices=STEPS,
+                        help="time only this step (repeatable; default: all three)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = ensure_built(args.database_url or args.keep or Path(tmp) / "bench.db",
                            args.customers, args.invoices)
         print(f"load average before: {os.getloadavg()[0]:.1f}")
-        measure(url, Path(tmp) / "instance", args.repeat)
+        measure(url, Path(tmp) / "instance", args.repeat, set(args.only or STEPS))
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from operator import itemgetter
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dunning import plan_reads as reads
-from dunning.addresses import addresses_of, is_valid_email
+from dunning.addresses import valid_addresses
 from dunning.bank_calendar import DueDateCalendar, parse_extra_dates
 from dunning.bulk import gc_paused
 from dunning.charges import updated_cents
@@ -140,9 +141,11 @@ class Reminder:
                 "level": self.level_name, "invoices": [inv.to_json() for inv in self.invoices]}
 
 
-@dataclass(frozen=True)
-class Skip:
-    """An enabled customer that gets nothing on the run date, and why (one of SKIP_REASONS)."""
+class Skip(NamedTuple):
+    """An enabled customer that gets nothing on the run date, and why (one of SKIP_REASONS).
+
+    A named tuple: a plan holds one per skipped customer (tens of thousands at a chain), and a
+    tuple is built in a fraction of a frozen dataclass's time."""
 
     customer_id: int
     customer_code: str
@@ -199,8 +202,7 @@ class Plan:
         return out
 
 
-@dataclass(frozen=True)
-class Due:
+class Due(NamedTuple):
     """A customer due a message on the run date, without its listing (see ``plan_summary``)."""
 
     customer_id: int
@@ -548,8 +550,7 @@ class _Rules:
 
     def _addressed(self, candidate: _Candidate, last_sent) -> tuple[str | None, list[str]]:
         """Rule 7's address and interval checks: (the skip reason or None, the valid addresses)."""
-        given = addresses_of(candidate.email_addresses)
-        to = [a for a in given if is_valid_email(a, self.addresses)]
+        given, to = valid_addresses(candidate.email_addresses, self.addresses)
         if not given:
             return "no_email", to
         if not to:

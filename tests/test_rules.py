@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 from sqlalchemy import delete, select
 
-from dunning.addresses import _plainly_valid, _validator_accepts, is_valid_email
+from dunning.addresses import (_plainly_valid, _validator_accepts, addresses_of, is_valid_email,
+                              valid_addresses)
 from dunning.importing import import_invoices
 from dunning.rules import UnknownCustomer, effective_due_date, brazil_calendar, plan
 from stations import complete_creditors
@@ -508,3 +509,27 @@ def test_plan_properties(session, customers, groups, invoices, as_of, only_overd
 def test_address_shortcut_agrees_with_the_validator(address):
     assert is_valid_email(address) == _validator_accepts(address)
     assert not _plainly_valid(address) or _validator_accepts(address)
+
+
+_CELLS = st.lists(st.emails() | st.text(alphabet="abcxyz.-_+@1ÁçX ", max_size=20)
+                  | st.sampled_from(["a@b.test", "x@y--z.com", "A@B.COM", "a@b.com", ""]),
+                  max_size=4).flatmap(
+    lambda parts: st.sampled_from([", ", ";", " ", ",", "; "]).map(lambda sep: sep.join(parts)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_CELLS)
+def test_a_cells_valid_addresses_are_its_addresses_the_validator_accepts(cell):
+    given_any, to = valid_addresses(cell)
+    listed = addresses_of(cell)
+    assert given_any == bool(listed)
+    assert to == [a for a in listed if _validator_accepts(a)]
+
+
+def test_the_one_pattern_decides_the_usual_addresses_and_leaves_the_odd_ones_to_the_validator():
+    for usual in ["maria.silva@postosol.com.br", "FINANCEIRO+nf@Rede-Sul.com", "a_b-c@x.io"]:
+        assert _plainly_valid(usual)
+    for odd in ["a@localhost", "a@b.TEST", "a@xn--bcher-kva.com", "a" * 65 + "@b.com",
+                "a@" + "b" * 250 + ".com", "a..b@c.com", ".a@c.com", "a@b.com\n", "ação@b.com",
+                "a@b.c0m", "a@-b.com"]:
+        assert not _plainly_valid(odd), odd
