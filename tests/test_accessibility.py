@@ -36,21 +36,25 @@ USER, PASSWORD = "gerente", "senha-do-gerente"
 
 
 def erp_csv(today: date) -> str:
-    """Customers with long names and addresses, so the narrow widths are really tried."""
+    """Customers with long names and addresses, and a Pix code and payment link without a
+    single space (as ERPs export them), so the narrow widths are really tried."""
     late = (today - timedelta(days=45)).strftime("%d/%m/%Y")
     later = (today + timedelta(days=15)).strftime("%d/%m/%Y")
     head = ("empresa;empresa_nome;empresa_cnpj;cliente;nome;cpf_cnpj;email;grupo;conta;documento;"
-            "parcela;vencimento;valor;saldo;linha_digitavel")
-    line = "34191.79001 01043.510047 91020.150008 5 12340000123456"
+            "parcela;vencimento;valor;saldo;linha_digitavel;pix;link_pagamento")
+    line = "34191790010104351004791020150008512340000123456"
+    pix = ("00020126580014BR.GOV.BCB.PIX0136123e4567-e12b-12d1-a456-426655440000520400005303986"
+           "5406123456802BR5925AUTO POSTO ESTRELA LTDA6009SAO PAULO62070503***6304ABCD")
+    link = "https://pagamentos.autopostoestrela.com.br/boletos/2026/F1001-0001-segunda-via-atualizada"
     return "\n".join([
         head,
         f"1;Auto Posto Estrela Ltda;11.222.333/0001-81;C001;Transportadora Rápida Interestadual de "
         f"Cargas Pesadas S.A.;04.252.011/0001-10;financeiro.contas.a.pagar@transportadorarapida.com.br;"
-        f"FROTAS;7;F1001;1;{late};1.500,00;1.234,56;{line}",
+        f"FROTAS;7;F1001;1;{late};1.500,00;1.234,56;{line};{pix};{link}",
         f"1;Auto Posto Estrela Ltda;11.222.333/0001-81;C002;José da Silva ME;529.982.247-25;"
-        f"jose@silva.com.br;FROTAS;7;F1002;;{late};320,40;320,40;",
+        f"jose@silva.com.br;FROTAS;7;F1002;;{late};320,40;320,40;;;",
         f"1;Auto Posto Estrela Ltda;11.222.333/0001-81;C003;Agropecuária Boa Vista;;"
-        f"contas@boavista.agr.br;;3;F1003;;{later};980,00;980,00;",
+        f"contas@boavista.agr.br;;3;F1003;;{later};980,00;980,00;;;",
     ]) + "\n"
 
 
@@ -426,6 +430,12 @@ def test_every_page_passes_axe_and_fits_narrow_views(station, browser):
     for endpoint, url in pages_of(app, ids):
         page.goto(url)
         check(page, endpoint)
+
+    # The seed's run makes every customer "enviado recentemente" today: a later date shows the
+    # messages themselves, Pix code and unbroken linha digitável included.
+    page.goto(f"/previa/?data={(date.today() + timedelta(days=10)).isoformat()}")
+    expect(page.locator("article.message pre").first).to_contain_text("Pix copia e cola")
+    check(page, "prévia com mensagens")
 
     post_endpoints = {r.endpoint for r in app.url_map.iter_rules() if "POST" in r.methods}
     unknown = post_endpoints - set(FORM_ERRORS)
