@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from dunning.formatting import format_brl
 from dunning.freshness import CompanyAge, company_ages, max_data_age_hours
 from dunning.oauth import AUTH_METHOD_LABELS
 from dunning.runcounts import RunCounts, counts_of
@@ -136,17 +137,34 @@ def _add_open_money(session: Session, result: Summary) -> None:
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar of the aging chart, in SVG user units."""
+    """One bar of the aging chart, in SVG user units, and the value written after it."""
 
     label: str
     cents: int
     invoices: int
     y: int
     width: int
+    text: str = ""
+
+    @property
+    def text_x(self) -> int:
+        return BAR_X + self.width + 6
+
+
+# The chart's geometry, in SVG user units (templates/dashboard.html): 600 wide, bars from x=90,
+# text at 15 units, whose characters (digits, "R$", spaces) are at most ~9 units wide.
+CHART_WIDTH, BAR_X, CHAR_WIDTH = 600, 90, 9
 
 
 def aging_bars(aging: list[Bucket], width: int = 420, step: int = 34) -> list[Bar]:
-    """Horizontal bars proportional to the money in each bucket (the longest gets ``width``)."""
-    top = max((b.cents for b in aging), default=0) or 1
-    return [Bar(b.label, b.cents, b.invoices, y=i * step, width=round(width * b.cents / top))
-            for i, b in enumerate(aging)]
+    """Horizontal bars proportional to the money in each bucket (the longest gets ``width``),
+    shortened when needed so that every bar's value still fits in the chart after it: a chain's
+    "R$ 1.369.343.435,53 (546625)" must not be cut off by the chart's edge."""
+    texts = [f"{format_brl(b.cents)} ({b.invoices})" for b in aging]
+    scale = width / (max((b.cents for b in aging), default=0) or 1)
+    for bucket, text in zip(aging, texts):
+        room = CHART_WIDTH - BAR_X - 6 - CHAR_WIDTH * len(text)
+        if bucket.cents > 0:
+            scale = min(scale, max(room, 0) / bucket.cents)
+    return [Bar(b.label, b.cents, b.invoices, y=i * step, width=round(scale * b.cents), text=text)
+            for i, (b, text) in enumerate(zip(aging, texts))]

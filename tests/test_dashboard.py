@@ -50,3 +50,17 @@ def test_bars_are_proportional():
                       width=400)
     assert [b.width for b in bars] == [400, 200, 0, 100]
     assert [b.y for b in bars] == [0, 34, 68, 102]
+
+
+def test_a_chains_large_amounts_still_fit_after_their_bars():
+    from dunning.dashboard import BAR_X, CHAR_WIDTH, CHART_WIDTH, Bucket
+    aging = [Bucket("1-30 dias", 13_104_615_046, 52_251), Bucket("31-60 dias", 0, 0),
+             Bucket("61-90 dias", 1_000, 1), Bucket("90+ dias", 136_934_343_553, 546_625)]
+    bars = aging_bars(aging, width=330)
+    assert bars[3].text == "R$ 1.369.343.435,53 (546625)"
+    for bar in bars:
+        assert bar.text_x + CHAR_WIDTH * len(bar.text) <= CHART_WIDTH
+    assert bars[3].width > bars[0].width > bars[2].width >= 0 and bars[1].width == 0
+    assert bars[3].width > 200          # shortened, not flattened
+    assert aging_bars([Bucket("a", 100, 1)], width=330)[0].width == 330   # small values: as before
+    assert bars[3].text_x == BAR_X + bars[3].width + 6
