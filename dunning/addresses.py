@@ -68,6 +68,7 @@ def _plainly_valid(address: str) -> bool:
     """True only for addresses the validator certainly accepts (False means "ask the validator")."""
     return _SHORTCUT_SAFE and _PLAIN.fullmatch(address) is not None
 
+
 def is_valid_email(address: str, cache: dict[str, bool] | None = None) -> bool:
     """Whether a reminder can be addressed to ``address``; ``cache`` speeds up repeated checks."""
     if cache is not None and address in cache:
@@ -82,7 +83,7 @@ def valid_addresses(stored: str, cache: dict[str, bool] | None = None) -> tuple[
     """(whether the stored list names any address, the valid ones): what rule 7 checks.
 
     The usual cell, one plainly valid address, is decided by one pattern match."""
-    if _SHORTCUT_SAFE and stored and _PLAIN.fullmatch(stored) is not None:
+    if stored and _plainly_valid(stored):
         return True, [stored]
     given = addresses_of(stored)
     return bool(given), [a for a in given if is_valid_email(a, cache)]
