@@ -223,6 +223,7 @@ def time_preview(app, repeat: int, codes: list[str]) -> None:
         assert codes[(page - 1) * 10] in html, "the page shows the plan's messages"
         figure(label, walls)
 
+
 def ensure_built(target: Path | str, customers: int, invoices: int) -> str:
     """The database URL of ``target`` (a SQLite file or a URL), filled with the data set unless it
     already holds it (then brought to the newest migration)."""

@@ -69,21 +69,16 @@ def _plainly_valid(address: str) -> bool:
     return _SHORTCUT_SAFE and _PLAIN.fullmatch(address) is not None
 
 
-def is_valid_email(address: str, cache: dict[str, bool] | None = None) -> bool:
-    """Whether a reminder can be addressed to ``address``; ``cache`` speeds up repeated checks."""
-    if cache is not None and address in cache:
-        return cache[address]
-    valid = _plainly_valid(address) or _validator_accepts(address)
-    if cache is not None:
-        cache[address] = valid
-    return valid
+def is_valid_email(address: str) -> bool:
+    """Whether a reminder can be addressed to ``address``."""
+    return _plainly_valid(address) or _validator_accepts(address)
 
 
-def valid_addresses(stored: str, cache: dict[str, bool] | None = None) -> tuple[bool, list[str]]:
+def valid_addresses(stored: str) -> tuple[bool, list[str]]:
     """(whether the stored list names any address, the valid ones): what rule 7 checks.
 
     The usual cell, one plainly valid address, is decided by one pattern match."""
     if stored and _plainly_valid(stored):
         return True, [stored]
     given = addresses_of(stored)
-    return bool(given), [a for a in given if is_valid_email(a, cache)]
+    return bool(given), [a for a in given if is_valid_email(a)]

@@ -144,16 +144,17 @@ class Bar:
     invoices: int
     y: int
     width: int
-    text: str = ""
+    text: str
 
     @property
     def text_x(self) -> int:
-        return BAR_X + self.width + 6
+        return BAR_X + self.width + TEXT_GAP
 
 
 # The chart's geometry, in SVG user units (templates/dashboard.html): 600 wide, bars from x=90,
-# text at 15 units, whose characters (digits, "R$", spaces) are at most ~9 units wide.
-CHART_WIDTH, BAR_X, CHAR_WIDTH = 600, 90, 9
+# their value 6 after them, in text at 15 units whose characters (digits, "R$", spaces) are at
+# most ~9 units wide.
+CHART_WIDTH, BAR_X, TEXT_GAP, CHAR_WIDTH = 600, 90, 6, 9
 
 
 def aging_bars(aging: list[Bucket], width: int = 420, step: int = 34) -> list[Bar]:
@@ -163,7 +164,7 @@ def aging_bars(aging: list[Bucket], width: int = 420, step: int = 34) -> list[Ba
     texts = [f"{format_brl(b.cents)} ({b.invoices})" for b in aging]
     scale = width / (max((b.cents for b in aging), default=0) or 1)
     for bucket, text in zip(aging, texts):
-        room = CHART_WIDTH - BAR_X - 6 - CHAR_WIDTH * len(text)
+        room = CHART_WIDTH - BAR_X - TEXT_GAP - CHAR_WIDTH * len(text)
         if bucket.cents > 0:
             scale = min(scale, max(room, 0) / bucket.cents)
     return [Bar(b.label, b.cents, b.invoices, y=i * step, width=round(scale * b.cents), text=text)

@@ -493,7 +493,6 @@ class _Rules:
         self.calendar = settings.calendar()
         self.dates: dict = {}        # stored due date -> (due, effective due, days late)
         self.issued: dict = {}       # stored date (last reminders) -> date
-        self.addresses: dict[str, bool] = {}
         self.cutoffs: dict[int, date] = {}   # tolerance -> rule 6's bound
 
     def _due(self, stored) -> tuple[date, date, int]:
@@ -550,7 +549,7 @@ class _Rules:
 
     def _addressed(self, candidate: _Candidate, last_sent) -> tuple[str | None, list[str]]:
         """Rule 7's address and interval checks: (the skip reason or None, the valid addresses)."""
-        given, to = valid_addresses(candidate.email_addresses, self.addresses)
+        given, to = valid_addresses(candidate.email_addresses)
         if not given:
             return "no_email", to
         if not to:
