@@ -69,9 +69,15 @@ def _plainly_valid(address: str) -> bool:
     return _SHORTCUT_SAFE and _PLAIN.fullmatch(address) is not None
 
 
+# No address is longer (RFC 5321 as email-validator applies it): longer text is refused before
+# the validator's memory, which so holds at most 65,536 x 254 characters whatever a file holds.
+MAX_ADDRESS = 254
+
+
 def is_valid_email(address: str) -> bool:
     """Whether a reminder can be addressed to ``address``."""
-    return _plainly_valid(address) or _validator_accepts(address)
+    return len(address) <= MAX_ADDRESS and (_plainly_valid(address)
+                                            or _validator_accepts(address))
 
 
 def valid_addresses(stored: str) -> tuple[bool, list[str]]:

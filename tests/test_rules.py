@@ -533,3 +533,13 @@ def test_the_one_pattern_decides_the_usual_addresses_and_leaves_the_odd_ones_to_
                 "a@" + "b" * 250 + ".com", "a..b@c.com", ".a@c.com", "a@b.com\n", "ação@b.com",
                 "a@b.c0m", "a@-b.com"]:
         assert not _plainly_valid(odd), odd
+
+
+def test_an_overlong_address_is_refused_without_reaching_the_validators_memory():
+    from dunning.addresses import MAX_ADDRESS
+    _validator_accepts.cache_clear()
+    for address in ["a" * 250 + "@posto.com.br", "x@" + "b" * 300 + ".com", "é" * 10_000]:
+        assert len(address) > MAX_ADDRESS
+        assert not is_valid_email(address) and not _validator_accepts.__wrapped__(address)
+    assert _validator_accepts.cache_info().currsize == 0
+    assert is_valid_email("a" * 64 + "@" + "b" * 60 + ".com.br")
