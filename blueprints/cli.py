@@ -171,7 +171,6 @@ def email_pendencia_financeira_command(date_text: str | None, dry_run: bool, as_
     """E-mail every delinquent customer the open invoices it owes (the scheduler's daily job)."""
     from datetime import date as Date
     from dunning.formatting import parse_run_date
-    from dunning.rules import UnknownCustomer, plan
     as_of = Date.today()
     if date_text is not None:
         try:
@@ -189,18 +188,28 @@ def email_pendencia_financeira_command(date_text: str | None, dry_run: bool, as_
             sys.exit(2)
         _send(as_of, customer, as_json)
         return
+    from dunning.bulk import gc_paused
+    # The plan is freed before the collector resumes, so it never walks its million objects.
+    with gc_paused():
+        code = _dry_run(as_of, customer, as_json)
+    sys.exit(code)
+
+
+def _dry_run(as_of, customer: str | None, as_json: bool) -> int:
+    """Print what a run on ``as_of`` would send; the exit code the run would have."""
     from datetime import datetime
+    from dunning.rules import UnknownCustomer, plan
     try:
         result = plan(db.session, as_of, customer, now=datetime.now())
     except UnknownCustomer as exc:
         echo(f"Cliente não encontrado: '{exc.code}'.", err=True)
-        sys.exit(2)
+        return 2
     if as_json:
         from dunning.plan_json import plan_json_text
         echo(json_terminal_safe(plan_json_text(result)))
     else:
         _echo_plan(result, customer)
-    sys.exit(1 if result.held else 0)  # as the run would (SPEC §9): something is held back
+    return 1 if result.held else 0  # as the run would (SPEC §9): something is held back
 
 
 def _echo_plan(result, customer: str | None) -> None:
