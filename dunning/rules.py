@@ -25,6 +25,7 @@ from dunning.creditor import creditor_gaps
 from dunning.formatting import cents_to_str
 from dunning.freshness import STALE_DATA, company_ages, max_data_age_hours
 from dunning.levels import Level, load_levels
+from dunning.summary_memo import remembered
 from models import Customer, SendEmail, StationSettings
 
 # In the order the rules check them (README, "Motivos"): a company held back comes first, since
@@ -216,12 +217,13 @@ class PlanSummary:
     """Who ``plan()`` would remind and skip on ``as_of``, without reading the invoices it lists.
 
     The same verdicts as ``plan()`` (both come from ``_verdicts``): the preview counts and pages
-    with it, then asks ``plan(customer_ids=...)`` for the messages of one page.
+    with it, then asks ``plan(customer_ids=...)`` for the messages of one page. ``due`` and
+    ``skipped`` are tuples: a remembered summary shares them with every later view.
     """
 
     as_of: date
-    due: list[Due] = field(default_factory=list)
-    skipped: list[Skip] = field(default_factory=list)
+    due: tuple[Due, ...] = ()
+    skipped: tuple[Skip, ...] = ()
     held: list[HeldCompany] = field(default_factory=list)
 
     def reason_counts(self) -> dict[str, int]:
@@ -315,7 +317,8 @@ def plan(session: Session, as_of: date, customer_code: str | None = None,
     customer.
     """
     with gc_paused():  # nothing built here forms a cycle
-        verdicts = _verdicts(session, as_of, _selection(session, customer_code, customer_ids), now)
+        verdicts = _verdicts(session, as_of, _selection(session, customer_code, customer_ids),
+                             held_companies(session, now))
         result = Plan(as_of=as_of, skipped=verdicts.skipped, held=verdicts.held())
         result.reminders = _listings(session, verdicts, customer_code is not None
                                      or customer_ids is not None)
@@ -354,11 +357,29 @@ def _as_date(stored) -> date:
 def plan_summary(session: Session, as_of: date, customer_code: str | None = None,
                  now: datetime | None = None) -> PlanSummary:
     """``plan()``'s verdicts (who is due, who is skipped and why, which companies are held back)
-    without listing any invoice: what the preview counts and pages with at a chain's size."""
+    without listing any invoice: what the preview counts and pages with at a chain's size.
+
+    Every customer's summary is remembered while the database is unchanged
+    (``dunning.summary_memo``): the preview's next pages reuse it. The companies held back are
+    decided at ``now`` on every call (they are in the key), and their texts, which say how old
+    the data is, are always those of ``now``.
+    """
     with gc_paused():
-        verdicts = _verdicts(session, as_of, _selection(session, customer_code, None), now)
-        return PlanSummary(as_of, [Due(c.id, c.code, kind, tuple(to)) for c, kind, to in verdicts.due],
-                           verdicts.skipped, verdicts.held())
+        held = held_companies(session, now)
+        selection = _selection(session, customer_code, None)
+
+        def verdicts() -> tuple[tuple[Due, ...], tuple[Skip, ...], tuple[int, ...]]:
+            found = _verdicts(session, as_of, selection, held)
+            return (tuple(Due(c.id, c.code, kind, tuple(to)) for c, kind, to in found.due),
+                    tuple(found.skipped), tuple(found.rules.held_used))
+
+        if customer_code is None:
+            key = (as_of, tuple(sorted((cid, h.reason) for cid, h in held.items())))
+            due, skipped, held_used = remembered(session, key, verdicts)
+        else:
+            due, skipped, held_used = verdicts()
+    return PlanSummary(as_of, due, skipped, sorted((held[cid] for cid in held_used),
+                                                  key=lambda h: h.code))
 
 
 def _selection(session: Session, customer_code: str | None,
@@ -372,14 +393,22 @@ def _selection(session: Session, customer_code: str | None,
     return [customer_id]
 
 
-def _verdicts(session: Session, as_of: date, selection: list[int] | None,
-              now: datetime | None) -> _Verdicts:
-    """Rules 1-7 for the selected customers, from set-based queries (no invoice row is read)."""
-    settings = _load_settings(session)
-    accounts, companies = reads.accounts_and_companies(session)
+def held_companies(session: Session, now: datetime | None) -> dict[int, HeldCompany]:
+    """The companies whose invoices no message may list at ``now``, by id: their data too old
+    (not checked when ``now`` is None), or their creditor data incomplete."""
+    _, companies = reads.accounts_and_companies(session)
     held = _held_companies(companies)
     if now is not None:
         held.update(stale_companies(session, now))     # stale data goes first (HOLD_REASONS)
+    return held
+
+
+def _verdicts(session: Session, as_of: date, selection: list[int] | None,
+              held: dict[int, HeldCompany]) -> _Verdicts:
+    """Rules 1-7 for the selected customers, from set-based queries (no invoice row is read),
+    with these companies held back (``held_companies``)."""
+    settings = _load_settings(session)
+    accounts, companies = reads.accounts_and_companies(session)
     rules = _Rules(as_of, settings, accounts, companies, held, load_levels(session))
     candidates = _enabled_customers(session, selection)
     facts = reads.due_facts(session, selection, list(held), rules.soon_range())
