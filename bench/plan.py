@@ -215,12 +215,28 @@ def time_preview(app, repeat: int, codes: list[str]) -> None:
     client = app.test_client()
     client.post("/entrar", data={"username": "bench", "password": "bench-password"})
     middle = max(1, len(codes) // 10 // 2)
-    for label, page in (("Pré-visualizar envio, page 1", 1), (f"... page {middle}", middle)):
-        url_page = f"/previa/?data={AS_OF.isoformat()}&page={page}"
-        response, walls, _ = timed(lambda: client.get(url_page), repeat)
+
+    def get(page: int) -> str:
+        response = client.get(f"/previa/?data={AS_OF.isoformat()}&page={page}")
         assert response.status_code == 200
         html = response.get_data(as_text=True)
         assert codes[(page - 1) * 10] in html, "the page shows the plan's messages"
+        return html
+
+    def after_a_change() -> float:
+        """A committed write first (as an import or a staff edit makes), then page 1."""
+        with app.app_context():
+            db.session.execute(db.update(Company).values(data_time=datetime.now()))
+            db.session.commit()
+        started = time.perf_counter()
+        get(1)
+        return time.perf_counter() - started
+
+    figure("Pré-visualizar envio, page 1, first view after a change",
+           [after_a_change() for _ in range(repeat)])
+    for label, page in (("... page 1, nothing changed since", 1),
+                        (f"... page {middle}, nothing changed since", middle)):
+        _, walls, _ = timed(lambda: get(page), repeat)
         figure(label, walls)
 
 
