@@ -68,8 +68,9 @@ def _parse_date(text: str | None) -> tuple[date, str]:
 def index():
     """Exactly the messages a run on the date would send, page by page, and who is skipped.
 
-    The counts come from the plan's verdicts alone (``plan_summary``); only the page's messages
-    are listed and rendered, so the page answers quickly whatever the number of customers.
+    The counts come from the plan's verdicts alone (``plan_summary``, remembered while the
+    database is unchanged); only the page's messages are listed and rendered, so the next pages
+    answer quickly whatever the number of customers.
     """
     as_of, date_error = _parse_date(request.args.get("data"))
     customer = request.args.get("cliente", "").strip()
