@@ -76,6 +76,8 @@ def _version(session: Session, engine: Engine, memo: _Memo) -> object:
     last read (None: cannot tell, or this session has uncommitted changes of its own)."""
     dialect = engine.dialect.name
     if dialect == "postgresql":
+        if (engine.dialect.server_version_info or (0,)) < (13,):
+            return None     # pg_current_snapshot() and its kin came with PostgreSQL 13
         own_writes, snapshot = session.execute(text(
             "SELECT pg_current_xact_id_if_assigned() IS NOT NULL, pg_current_snapshot()::text"
         )).one()
