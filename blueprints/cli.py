@@ -205,8 +205,10 @@ def _dry_run(as_of, customer: str | None, as_json: bool) -> int:
         echo(f"Cliente não encontrado: '{exc.code}'.", err=True)
         return 2
     if as_json:
-        from dunning.plan_json import plan_json_text
-        echo(json_terminal_safe(plan_json_text(result)))
+        from dunning.plan_json import plan_json_parts
+        for part in plan_json_parts(result):    # printed as it is written: never 85 MB at once
+            click.echo(json_terminal_safe(part), nl=False)
+        click.echo()
     else:
         _echo_plan(result, customer)
     return 1 if result.held else 0  # as the run would (SPEC §9): something is held back

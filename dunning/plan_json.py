@@ -8,6 +8,7 @@ repeats (company and account codes, due dates) is encoded once.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from json import dumps
 from json.encoder import encode_basestring  # the escaping json.dumps(ensure_ascii=False) uses
 
@@ -18,25 +19,31 @@ from dunning.formatting import cents_to_str
 def plan_json_text(plan) -> str:
     """``plan`` (a dunning.rules.Plan) as the dry-run's JSON text."""
     with gc_paused():  # a million small strings: the collector would walk them over and over
-        return _Writer().plan(plan)
+        return "".join(plan_json_parts(plan))
+
+
+def plan_json_parts(plan, batch: int = 1_000) -> Iterator[str]:
+    """``plan_json_text(plan)`` in consecutive pieces, ``batch`` reminders at most in each: what
+    the dry-run prints as it goes, so that the 85 MB of a chain's plan are never held at once."""
+    writer = _Writer()
+    yield f'{{"date": "{plan.as_of.isoformat()}", "reminders": ['
+    reminders = plan.reminders
+    for start in range(0, len(reminders), batch):
+        yield (", " if start else "") + ", ".join(
+            writer.reminder(r) for r in reminders[start:start + batch])
+    yield '], "skipped": ['
+    yield ", ".join(f'{{"customer": {encode_basestring(s.customer_code)}, '
+                    f'"reason": {encode_basestring(s.reason)}}}' for s in plan.skipped)
+    yield "]"
+    if plan.held:  # as Plan.to_json: only when something was held back
+        yield ', "held": ' + dumps([h.to_json() for h in plan.held], ensure_ascii=False)
+    yield "}"
 
 
 class _Writer:
     def __init__(self):
         self.codes: dict[str, str] = {}     # company / account code -> its JSON string
         self.dates: dict = {}               # date -> '"2026-11-28"'
-
-    def plan(self, plan) -> str:
-        parts = [f'{{"date": "{plan.as_of.isoformat()}", "reminders": [',
-                 ", ".join(self.reminder(r) for r in plan.reminders),
-                 '], "skipped": [',
-                 ", ".join(f'{{"customer": {encode_basestring(s.customer_code)}, '
-                           f'"reason": {encode_basestring(s.reason)}}}' for s in plan.skipped),
-                 "]"]
-        if plan.held:  # as Plan.to_json: only when something was held back
-            parts.append(', "held": ' + dumps([h.to_json() for h in plan.held], ensure_ascii=False))
-        parts.append("}")
-        return "".join(parts)
 
     def reminder(self, reminder) -> str:
         to = ", ".join(encode_basestring(address) for address in reminder.to)

@@ -24,7 +24,7 @@ from dunning.addresses import addresses_of, is_valid_email
 from dunning.bank_calendar import DueDateCalendar
 from dunning.creditor import creditor_gaps
 from dunning.delivery import DeliveryOptions, run
-from dunning.plan_json import plan_json_text
+from dunning.plan_json import plan_json_parts, plan_json_text
 from dunning.rules import load_details, plan, plan_summary
 from dunning.statement import render
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule, CustomerGroup,
@@ -240,6 +240,7 @@ def test_preview_dry_run_and_send_agree(app, session, staff, runner, smtp_server
 
     # The dry-run JSON: the CLI prints the plan; the text writer is json.dumps to the letter.
     assert plan_json_text(full) == json.dumps(full.to_json(), ensure_ascii=False)
+    assert "".join(plan_json_parts(full, batch=2)) == plan_json_text(full)   # as the CLI prints it
     result = runner.invoke(args=["email-pendencia-financeira", "--dry-run", "--json",
                                  "--date", as_of.isoformat()])
     assert result.exit_code == (1 if full.held else 0), result.output
