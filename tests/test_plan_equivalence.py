@@ -82,6 +82,7 @@ def build_station(session, station: dict, now: datetime) -> None:
     for table in reversed(db.metadata.sorted_tables):
         if table.name not in KEEP:
             session.execute(delete(table))
+    session.expunge_all()   # the rows just deleted, as an earlier example or view loaded them
     as_of = station["as_of"]
     session.execute(insert(Company), [
         {"id": n, "code": str(n), "name": f"Posto {n}", "tax_id": "11.222.333/0001-81",
