@@ -1,4 +1,5 @@
 """The foundation: migrations match the models, the example file imports."""
+import logging
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,14 @@ def test_a_database_a_test_migrated_is_not_handed_to_the_next_test(migrated_db):
         assert revision(again) == revision(migrated_db.template)
     finally:
         migrated_db.give_back(again)
+
+
+def test_migrating_in_process_leaves_the_apps_loggers_on(migrated_db):
+    """The migrations' logging setup (alembic's fileConfig) ran in this process when the test
+    database was migrated, as it does in a restore's upgrade: it must not silence the loggers
+    that already exist (a background failure would go unlogged)."""
+    import blueprints.preview  # noqa: F401 - among the loggers made before the migration
+    ours = [name for name in logging.root.manager.loggerDict
+            if name.split(".")[0] in ("app", "blueprints", "dunning", "models")]
+    assert "blueprints.preview" in ours
+    assert [name for name in ours if logging.getLogger(name).disabled] == []
