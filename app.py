@@ -37,6 +37,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PER_PAGE=50,
+        # How often the server looks whether today's preview counts need computing ahead
+        # (blueprints.preview.PreviewWarmer); 0 = never.
+        PREVIEW_WARM_SECONDS=5,
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -119,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(_cannot_listen(args.host, args.port, exc), file=sys.stderr)
         return 2
+    if app.config["PREVIEW_WARM_SECONDS"]:
+        from blueprints.preview import start_warmer
+        start_warmer(app, app.config["PREVIEW_WARM_SECONDS"])
     print(f"Servindo em http://{args.host}:{args.port}/ (Ctrl+C para parar)", flush=True)
     try:
         server.run()

@@ -2,6 +2,8 @@
 
 "Enviar agora" starts the scheduler's job (``dunning.delivery.run``) in a background thread, so
 the page does not wait for a long batch; the run lock keeps it from overlapping a scheduled run.
+The server also keeps today's counts ready (``PreviewWarmer``): at a chain's size they take over
+a second to compute after each change to the data.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from dunning.rules import UnknownCustomer, load_details, plan, plan_summary
 from dunning.runlock import busy
 from dunning.smtp import SmtpConfig
 from dunning.statement import failure_reason, render
+from dunning.summary_memo import database_version
 from models import StationSettings, db
 
 bp = Blueprint("preview", __name__, url_prefix="/previa")
@@ -182,3 +185,54 @@ def start_run(app: Flask, as_of: date) -> SendNow:
     app.extensions["send_now"] = state
     state.thread.start()
     return state
+
+
+class PreviewWarmer:
+    """Today's preview counts computed ahead, in the server, once the data has stopped changing.
+
+    Every look (``step``) reads the database's version (``dunning.summary_memo``); when it is the
+    same as at the previous look, nothing has been committed in between, and today's summary is
+    asked for: remembered, it costs a version check; after a change, it is computed here, so the
+    next view finds it ready. While changes keep coming nothing is computed: the look after the
+    last change does it. Nor while a run is sending (the run lock is held, by any process): its
+    lines change the data after every message, and a throttled run is slow enough for a look to
+    find it quiet between two of them.
+    """
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.seen: object = None
+
+    def step(self):
+        """One look; the summary it asked for (a dunning.rules.PlanSummary), or None."""
+        with self.app.app_context():
+            try:
+                version = database_version(db.session)
+                quiet = version is not None and version == self.seen
+                self.seen = version
+                if not quiet or busy(db.session, datetime.now()):
+                    return None
+                return plan_summary(db.session, date.today(), now=datetime.now())
+            finally:
+                db.session.remove()
+
+
+def start_warmer(app: Flask, interval: float) -> threading.Event:
+    """Look every ``interval`` seconds (``PreviewWarmer``) in a background thread until the
+    returned event is set (the server never sets it). A failure is logged when it differs from
+    the previous one, never raised: the views compute the counts themselves."""
+    warmer, stop = PreviewWarmer(app), threading.Event()
+
+    def loop() -> None:
+        last_error = ""
+        while not stop.wait(interval):
+            try:
+                warmer.step()
+                last_error = ""
+            except Exception as exc:  # noqa: BLE001 - logged; the next look tries again
+                if str(exc) != last_error:
+                    log.warning("contagens da prévia de hoje não calculadas de antemão: %s", exc)
+                last_error = str(exc)
+
+    threading.Thread(target=loop, name="previa-pronta", daemon=True).start()
+    return stop

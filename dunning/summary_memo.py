@@ -1,9 +1,9 @@
-"""The last plan summary, kept while nothing in the database has changed since it was computed.
+"""The last plan summaries, kept while nothing in the database has changed since they were made.
 
 At a chain's size (100,000 customers) the summary of who is due takes over a second to compute
 (bench/README.md), and staff page through the same one: "Pré-visualizar envio" needs it for every
-page. This keeps one summary per database and process, and hands it back only while the database
-is provably unchanged:
+page. This keeps the last few (``KEPT``, one per date) per database and process, and hands one
+back only while the database is provably unchanged:
 
 * SQLite: ``PRAGMA data_version`` on a connection of our own that never writes. Its value changes
   whenever any other connection, of this process or of another (the scheduled run, a second
@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -34,14 +35,19 @@ from sqlalchemy.orm import Session
 T = TypeVar("T")
 
 
+# Values kept per database: today's preview (which the server computes ahead) and the dates
+# staff page through next to it, without one pushing the other out at every view.
+KEPT = 3
+
+
 @dataclass
 class _Memo:
-    """One database's remembered value, and the connection that watches the SQLite file."""
+    """One database's remembered values (all of one version, the most recently used last), and
+    the connection that watches the SQLite file."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    key: Hashable = None
     version: object = None
-    value: object = None
+    values: OrderedDict = field(default_factory=OrderedDict)
     watcher: sqlite3.Connection | None = None
     watched: tuple[int, int] | None = None      # (device, inode) of the file the watcher opened
 
@@ -50,25 +56,44 @@ _memos: WeakKeyDictionary[Engine, _Memo] = WeakKeyDictionary()
 _memos_lock = threading.Lock()
 
 
+def database_version(session: Session) -> object:
+    """The database's version as ``remembered`` reads it: it differs after any committed change
+    (None: this database or session cannot tell)."""
+    engine = session.get_bind()
+    memo = _memo_of(engine)
+    with memo.lock:
+        return _version(session, engine, memo)
+
+
 def remembered(session: Session, key: Hashable, compute: Callable[[], T]) -> T:
     """``compute()``, or the value it returned for ``key`` when nothing changed since.
 
     The value is shared by every caller that gets it from here: it must not be changed.
     """
     engine = session.get_bind()
+    memo = _memo_of(engine)
+    with memo.lock:
+        version = _version(session, engine, memo)
+        if version is not None and memo.version == version and key in memo.values:
+            memo.values.move_to_end(key)
+            return memo.values[key]
+    value = compute()
+    if version is not None:
+        with memo.lock:
+            if memo.version != version:     # what was kept is of an older (or newer) version
+                memo.version, memo.values = version, OrderedDict()
+            memo.values[key] = value
+            while len(memo.values) > KEPT:
+                memo.values.popitem(last=False)
+    return value
+
+
+def _memo_of(engine: Engine) -> _Memo:
     with _memos_lock:
         memo = _memos.get(engine)
         if memo is None:
             memo = _memos[engine] = _Memo()
-    with memo.lock:
-        version = _version(session, engine, memo)
-        if version is not None and memo.version == version and memo.key == key:
-            return memo.value
-    value = compute()
-    if version is not None:
-        with memo.lock:
-            memo.key, memo.version, memo.value = key, version, value
-    return value
+        return memo
 
 
 def _version(session: Session, engine: Engine, memo: _Memo) -> object:

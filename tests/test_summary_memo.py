@@ -15,9 +15,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, insert, text, update
 
+from blueprints.preview import PreviewWarmer, start_warmer
 from dunning.rules import plan, plan_summary
+from dunning.runlock import acquire
 from models import (Account, Company, Customer, CustomerGroup, Invoice, OutboxLine, Run,
                     StationSettings, db)
 
@@ -184,3 +186,60 @@ def test_one_customer_and_other_dates_are_computed_each_time(station):
     other_day = plan_summary(station, AS_OF - timedelta(days=30), now=NOW)
     assert other_day.due == () and len(other_day.skipped) == 4
     assert plan_summary(station, AS_OF, now=NOW).due == everyone.due
+
+
+def test_the_server_computes_todays_counts_once_the_data_is_quiet(app, station, db_url):
+    """blueprints.preview.PreviewWarmer: what the server does every few seconds."""
+    station.execute(update(Company).values(data_time=datetime.now()))   # fresh at the real clock
+    station.commit()
+    warmer = PreviewWarmer(app)
+    assert warmer.step() is None                 # nothing to compare with yet
+    ready = warmer.step()                        # quiet since the last look: computed ahead
+    today = plan_summary(station, date.today(), now=datetime.now())
+    assert today.due is ready.due and today.skipped is ready.skipped   # the view finds it ready
+    other_pc = create_engine(db_url)
+    try:
+        with other_pc.begin() as conn:
+            conn.execute(text("UPDATE customer SET email_addresses = '' WHERE code = 'C1'"))
+    finally:
+        other_pc.dispose()
+    assert warmer.step() is None                 # changed since the last look: wait for quiet
+    again = warmer.step()
+    assert again.skipped is not ready.skipped and ("C1", "no_email") in verdicts(again)[1]
+    station.rollback()
+    assert plan_summary(station, date.today(), now=datetime.now()).skipped is again.skipped
+    # A run is sending (the lock is held): quiet or not, the look computes nothing.
+    lease = acquire(station, datetime.now())
+    try:
+        assert warmer.step() is None and warmer.step() is None
+    finally:
+        lease.release()
+    assert warmer.step() is None                 # the release is a change: the next look computes
+    assert warmer.step() is not None
+
+
+def test_a_failing_look_is_logged_once_and_the_server_goes_on(tmp_path, caplog):
+    """A database without the schema yet: every look fails the same way; one warning."""
+    from app import create_app
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path / "i"),
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'empty.db'}"})
+    stop = start_warmer(app, 0.01)
+    try:
+        deadline = datetime.now() + timedelta(seconds=30)
+        while sum("não calculadas" in r.getMessage() for r in caplog.records) == 0:
+            assert datetime.now() < deadline, "the look never ran"
+            stop.wait(0.05)
+        stop.wait(0.5)                           # dozens of looks more, all failing alike
+    finally:
+        stop.set()
+    warnings = [r for r in caplog.records if "não calculadas" in r.getMessage()]
+    assert len(warnings) == 1 and "no such table" in warnings[0].getMessage()
+
+
+def test_todays_counts_and_another_dates_are_kept_side_by_side(app, station):
+    """The server computes today's counts ahead while staff page through another date: neither
+    pushes the other out."""
+    other = remembered_summary(station)
+    today = plan_summary(station, date.today(), now=NOW)
+    assert plan_summary(station, AS_OF, now=NOW).due is other.due
+    assert plan_summary(station, date.today(), now=NOW).due is today.due
