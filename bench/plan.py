@@ -32,6 +32,11 @@ sys.path.insert(0, str(ROOT))
 from flask_migrate import upgrade  # noqa: E402
 
 from app import create_app  # noqa: E402
+
+try:  # the server's look ahead (not in older commits, when this script times one of them)
+    from blueprints.preview import PreviewWarmer  # noqa: E402
+except ImportError:
+    PreviewWarmer = None
 from dunning.rules import plan, plan_summary  # noqa: E402
 from models import (Account, BillingAccount, Company, Customer, CustomerAccountRule,  # noqa: E402
                     CustomerGroup, GroupAccountRule, Invoice, OutboxLine, Run, db)
@@ -238,6 +243,24 @@ def time_preview(app, repeat: int, codes: list[str]) -> None:
                         (f"... page {middle}, nothing changed since", middle)):
         _, walls, _ = timed(lambda: get(page), repeat)
         figure(label, walls)
+    if PreviewWarmer is not None:
+        figure("... today, after a change and the server's look ahead",
+               [after_the_look_ahead(app, client) for _ in range(repeat)])
+
+
+def after_the_look_ahead(app, client) -> float:
+    """A committed change, then the server's two looks (the one that sees it, the quiet one that
+    computes today's counts), then today's preview, timed."""
+    with app.app_context():
+        db.session.execute(db.update(Company).values(data_time=datetime.now()))
+        db.session.commit()
+    warmer = PreviewWarmer(app)
+    warmer.step()
+    assert warmer.step() is not None, "the quiet look computed today's counts"
+    started = time.perf_counter()
+    response = client.get("/previa/")
+    assert response.status_code == 200
+    return time.perf_counter() - started
 
 
 def ensure_built(target: Path | str, customers: int, invoices: int) -> str:
