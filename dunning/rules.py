@@ -298,8 +298,7 @@ class _Verdicts:
     skipped: list[Skip]
 
     def held(self) -> list[HeldCompany]:
-        return sorted((self.rules.held[company_id] for company_id in self.rules.held_used),
-                      key=lambda h: h.code)
+        return _named(self.rules.held, self.rules.held_used)
 
 
 def plan(session: Session, as_of: date, customer_code: str | None = None,
@@ -318,7 +317,7 @@ def plan(session: Session, as_of: date, customer_code: str | None = None,
     """
     with gc_paused():  # nothing built here forms a cycle
         verdicts = _verdicts(session, as_of, _selection(session, customer_code, customer_ids),
-                             held_companies(session, now))
+                             _creditors(session, now))
         result = Plan(as_of=as_of, skipped=verdicts.skipped, held=verdicts.held())
         result.reminders = _listings(session, verdicts, customer_code is not None
                                      or customer_ids is not None)
@@ -365,11 +364,12 @@ def plan_summary(session: Session, as_of: date, customer_code: str | None = None
     the data is, are always those of ``now``.
     """
     with gc_paused():
-        held = held_companies(session, now)
+        creditors = _creditors(session, now)
+        held = creditors.held
         selection = _selection(session, customer_code, None)
 
         def verdicts() -> tuple[tuple[Due, ...], tuple[Skip, ...], tuple[int, ...]]:
-            found = _verdicts(session, as_of, selection, held)
+            found = _verdicts(session, as_of, selection, creditors)
             return (tuple(Due(c.id, c.code, kind, tuple(to)) for c, kind, to in found.due),
                     tuple(found.skipped), tuple(found.rules.held_used))
 
@@ -378,8 +378,7 @@ def plan_summary(session: Session, as_of: date, customer_code: str | None = None
             due, skipped, held_used = remembered(session, key, verdicts)
         else:
             due, skipped, held_used = verdicts()
-    return PlanSummary(as_of, due, skipped, sorted((held[cid] for cid in held_used),
-                                                  key=lambda h: h.code))
+    return PlanSummary(as_of, due, skipped, _named(held, held_used))
 
 
 def _selection(session: Session, customer_code: str | None,
@@ -393,22 +392,35 @@ def _selection(session: Session, customer_code: str | None,
     return [customer_id]
 
 
-def held_companies(session: Session, now: datetime | None) -> dict[int, HeldCompany]:
-    """The companies whose invoices no message may list at ``now``, by id: their data too old
-    (not checked when ``now`` is None), or their creditor data incomplete."""
-    _, companies = reads.accounts_and_companies(session)
+class _Creditors(NamedTuple):
+    """The accounts and companies (``plan_reads.accounts_and_companies``), and the companies whose
+    invoices no message may list, by id."""
+
+    accounts: dict[int, str]
+    companies: dict[int, tuple[str, ...]]
+    held: dict[int, HeldCompany]
+
+
+def _creditors(session: Session, now: datetime | None) -> _Creditors:
+    """The accounts and companies, with those held back at ``now``: their data too old (not
+    checked when ``now`` is None), or their creditor data incomplete."""
+    accounts, companies = reads.accounts_and_companies(session)
     held = _held_companies(companies)
     if now is not None:
         held.update(stale_companies(session, now))     # stale data goes first (HOLD_REASONS)
-    return held
+    return _Creditors(accounts, companies, held)
+
+
+def _named(held: dict[int, HeldCompany], company_ids) -> list[HeldCompany]:
+    """These held-back companies, in code order (as the run and the preview name them)."""
+    return sorted((held[company_id] for company_id in company_ids), key=lambda h: h.code)
 
 
 def _verdicts(session: Session, as_of: date, selection: list[int] | None,
-              held: dict[int, HeldCompany]) -> _Verdicts:
-    """Rules 1-7 for the selected customers, from set-based queries (no invoice row is read),
-    with these companies held back (``held_companies``)."""
+              creditors: _Creditors) -> _Verdicts:
+    """Rules 1-7 for the selected customers, from set-based queries (no invoice row is read)."""
     settings = _load_settings(session)
-    accounts, companies = reads.accounts_and_companies(session)
+    accounts, companies, held = creditors
     rules = _Rules(as_of, settings, accounts, companies, held, load_levels(session))
     candidates = _enabled_customers(session, selection)
     facts = reads.due_facts(session, selection, list(held), rules.soon_range())
