@@ -39,7 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         PER_PAGE=50,
         # How often the server looks whether today's preview counts need computing ahead
         # (blueprints.preview.PreviewWarmer); 0 = never.
-        PREVIEW_WARM_SECONDS=5,
+        PREVIEW_WARM_SECONDS=1,
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)

@@ -196,7 +196,8 @@ class PreviewWarmer:
     next view finds it ready. While changes keep coming nothing is computed: the look after the
     last change does it. Nor while a run is sending (the run lock is held, by any process): its
     lines change the data after every message, and a throttled run is slow enough for a look to
-    find it quiet between two of them.
+    find it quiet between two of them. A view asking for today's counts while they are computed
+    here waits for them (``dunning.summary_memo.remembered``).
     """
 
     def __init__(self, app: Flask):

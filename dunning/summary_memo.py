@@ -13,7 +13,10 @@ back only while the database is provably unchanged:
 
 The version is read before the summary's queries run: a change committed while they run leaves
 the memo under the older version, so the next view computes again (a change is never missed, at
-worst a summary is computed twice). A session holding uncommitted writes of its own neither reads
+worst a summary is computed twice). While one thread computes a value, another asking for the same
+key at the same version waits for it instead of computing it alongside (the server's look ahead
+and a view, or two views): two computations at once would share one interpreter and both take
+twice as long. A session holding uncommitted writes of its own neither reads
 nor fills the memo; an in-memory SQLite database has no version and is never remembered. What
 depends on the clock is the caller's to put in the key.
 """
@@ -38,6 +41,9 @@ T = TypeVar("T")
 # Values kept per database: today's preview (which the server computes ahead) and the dates
 # staff page through next to it, without one pushing the other out at every view.
 KEPT = 3
+# How long a caller waits for another thread's computation of the same value before computing it
+# itself (a computation stuck on the database must not hold every view up).
+WAIT_SECONDS = 60.0
 
 
 @dataclass
@@ -50,6 +56,8 @@ class _Memo:
     values: OrderedDict = field(default_factory=OrderedDict)
     watcher: sqlite3.Connection | None = None
     watched: tuple[int, int] | None = None      # (device, inode) of the file the watcher opened
+    # (version, key) -> set when the thread computing that value is done, kept or not.
+    computing: dict[tuple, threading.Event] = field(default_factory=dict)
 
 
 _memos: WeakKeyDictionary[Engine, _Memo] = WeakKeyDictionary()
@@ -68,24 +76,41 @@ def database_version(session: Session) -> object:
 def remembered(session: Session, key: Hashable, compute: Callable[[], T]) -> T:
     """``compute()``, or the value it returned for ``key`` when nothing changed since.
 
-    The value is shared by every caller that gets it from here: it must not be changed.
+    When another thread is computing it for the same version, waits for that value (or, should
+    that computation fail or take over ``WAIT_SECONDS``, computes it here). The value is shared by
+    every caller that gets it from here: it must not be changed.
     """
     engine = session.get_bind()
     memo = _memo_of(engine)
-    with memo.lock:
-        version = _version(session, engine, memo)
-        if version is not None and memo.version == version and key in memo.values:
-            memo.values.move_to_end(key)
-            return memo.values[key]
-    value = compute()
-    if version is not None:
+    while True:
         with memo.lock:
-            if memo.version != version:     # what was kept is of an older (or newer) version
-                memo.version, memo.values = version, OrderedDict()
-            memo.values[key] = value
-            while len(memo.values) > KEPT:
-                memo.values.popitem(last=False)
-    return value
+            version = _version(session, engine, memo)
+            if version is not None and memo.version == version and key in memo.values:
+                memo.values.move_to_end(key)
+                return memo.values[key]
+            running = memo.computing.get((version, key)) if version is not None else None
+            if running is None:
+                if version is not None:
+                    mine = memo.computing[version, key] = threading.Event()
+                break
+        if not running.wait(WAIT_SECONDS):
+            version = None      # compute here, and keep nothing: the other one will
+            break
+    try:
+        value = compute()
+        if version is not None:
+            with memo.lock:
+                if memo.version != version:     # what was kept is of an older (or newer) version
+                    memo.version, memo.values = version, OrderedDict()
+                memo.values[key] = value
+                while len(memo.values) > KEPT:
+                    memo.values.popitem(last=False)
+        return value
+    finally:
+        if version is not None:
+            with memo.lock:
+                memo.computing.pop((version, key), None)
+            mine.set()
 
 
 def _memo_of(engine: Engine) -> _Memo:

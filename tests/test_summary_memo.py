@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from sqlalchemy import create_engine, insert, text, update
 
 from blueprints.preview import PreviewWarmer, start_warmer
 from dunning.rules import plan, plan_summary
+from dunning import summary_memo
 from dunning.runlock import acquire
+from dunning.summary_memo import remembered
 from models import (Account, Company, Customer, CustomerGroup, Invoice, OutboxLine, Run,
                     StationSettings, db)
 
@@ -243,3 +246,93 @@ def test_todays_counts_and_another_dates_are_kept_side_by_side(app, station):
     today = plan_summary(station, date.today(), now=NOW)
     assert plan_summary(station, AS_OF, now=NOW).due is other.due
     assert plan_summary(station, date.today(), now=NOW).due is today.due
+
+
+def _in_thread(app, results: dict, name: str, key, compute) -> threading.Thread:
+    """``remembered(key, compute)`` asked for in another thread (its own session), as a second
+    view or the server's look ahead would."""
+    def ask():
+        with app.app_context():
+            try:
+                results[name] = remembered(db.session, key, compute)
+            except Exception as exc:    # noqa: BLE001 - the test looks at it
+                results[name] = exc
+            finally:
+                db.session.remove()
+    thread = threading.Thread(target=ask)
+    thread.start()
+    return thread
+
+
+def _slow(started: threading.Event, release: threading.Event, value, calls: list):
+    def compute():
+        calls.append(value)
+        started.set()
+        assert release.wait(30)
+        if isinstance(value, Exception):
+            raise value
+        return value
+    return compute
+
+
+def test_a_value_being_computed_is_waited_for_not_computed_twice(app, station):
+    """The look ahead computing today's counts while a view asks for them: one computation."""
+    started, release, calls, results = threading.Event(), threading.Event(), [], {}
+    first = _in_thread(app, results, "first", "k", _slow(started, release, ("a",), calls))
+    assert started.wait(30)
+    second = _in_thread(app, results, "second", "k", lambda: calls.append("second") or ("b",))
+    other_key = _in_thread(app, results, "other", "other key", lambda: ("c",))
+    other_key.join(30)
+    assert results["other"] == ("c",)            # another value is not held up by this one
+    second.join(0.3)
+    assert second.is_alive()                     # waiting for the first
+    release.set()
+    first.join(30), second.join(30)
+    assert results["first"] == ("a",) and results["second"] is results["first"]
+    assert calls == [("a",)]
+
+
+def test_a_change_committed_while_waiting_is_computed_afresh(app, station, db_url):
+    started, release, calls, results = threading.Event(), threading.Event(), [], {}
+    first = _in_thread(app, results, "first", "k", _slow(started, release, ("old",), calls))
+    assert started.wait(30)
+    second = _in_thread(app, results, "second", "k", lambda: calls.append("new") or ("new",))
+    second.join(0.3)
+    other_pc = create_engine(db_url)
+    try:
+        with other_pc.begin() as conn:
+            conn.execute(text("UPDATE customer SET email_addresses = '' WHERE code = 'C1'"))
+    finally:
+        other_pc.dispose()
+    release.set()
+    first.join(30), second.join(30)
+    assert results == {"first": ("old",), "second": ("new",)}
+    assert calls == [("old",), "new"]
+
+
+def test_a_failed_computation_lets_the_waiting_caller_compute(app, station):
+    started, release, calls, results = threading.Event(), threading.Event(), [], {}
+    first = _in_thread(app, results, "first", "k",
+                       _slow(started, release, RuntimeError("banco caiu"), calls))
+    assert started.wait(30)
+    second = _in_thread(app, results, "second", "k", lambda: calls.append("second") or ("b",))
+    second.join(0.3)
+    release.set()
+    first.join(30), second.join(30)
+    assert isinstance(results["first"], RuntimeError) and results["second"] == ("b",)
+    # Neither left a claim behind: a third caller gets the kept value at once.
+    assert remembered(station, "k", lambda: ("c",)) == ("b",)
+
+
+def test_a_computation_that_takes_too_long_is_not_waited_for(app, station, monkeypatch):
+    monkeypatch.setattr(summary_memo, "WAIT_SECONDS", 0.2)
+    started, release, calls, results = threading.Event(), threading.Event(), [], {}
+    first = _in_thread(app, results, "first", "k", _slow(started, release, ("a",), calls))
+    assert started.wait(30)
+    second = _in_thread(app, results, "second", "k", lambda: calls.append("second") or ("b",))
+    second.join(30)
+    assert results["second"] == ("b",)           # computed here after 0.2 s
+    release.set()
+    first.join(30)
+    assert calls == [("a",), "second"]
+    assert remembered(station, "k", lambda: ("c",)) == ("a",)   # the waiter kept nothing
