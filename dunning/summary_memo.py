@@ -82,6 +82,7 @@ def remembered(session: Session, key: Hashable, compute: Callable[[], T]) -> T:
     """
     engine = session.get_bind()
     memo = _memo_of(engine)
+    mine: threading.Event | None = None     # set when this thread is done computing
     while True:
         with memo.lock:
             version = _version(session, engine, memo)
@@ -107,7 +108,7 @@ def remembered(session: Session, key: Hashable, compute: Callable[[], T]) -> T:
                     memo.values.popitem(last=False)
         return value
     finally:
-        if version is not None:
+        if mine is not None:
             with memo.lock:
                 memo.computing.pop((version, key), None)
             mine.set()
