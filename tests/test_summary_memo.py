@@ -65,6 +65,16 @@ def fresh(session, now=NOW) -> tuple:
     return verdicts(plan(session, AS_OF, now=now))
 
 
+def commit_elsewhere(db_url: str, statement: str) -> None:
+    """``statement`` committed by a connection of its own, as another PC would."""
+    other_pc = create_engine(db_url)
+    try:
+        with other_pc.begin() as conn:
+            conn.execute(text(statement))
+    finally:
+        other_pc.dispose()
+
+
 def remembered_summary(session, now=NOW):
     """The summary, checked to be the remembered one the second time it is asked for."""
     first, second = plan_summary(session, AS_OF, now=now), plan_summary(session, AS_OF, now=now)
@@ -200,12 +210,7 @@ def test_the_server_computes_todays_counts_once_the_data_is_quiet(app, station, 
     ready = warmer.step()                        # quiet since the last look: computed ahead
     today = plan_summary(station, date.today(), now=datetime.now())
     assert today.due is ready.due and today.skipped is ready.skipped   # the view finds it ready
-    other_pc = create_engine(db_url)
-    try:
-        with other_pc.begin() as conn:
-            conn.execute(text("UPDATE customer SET email_addresses = '' WHERE code = 'C1'"))
-    finally:
-        other_pc.dispose()
+    commit_elsewhere(db_url, "UPDATE customer SET email_addresses = '' WHERE code = 'C1'")
     assert warmer.step() is None                 # changed since the last look: wait for quiet
     again = warmer.step()
     assert again.skipped is not ready.skipped and ("C1", "no_email") in verdicts(again)[1]
@@ -298,12 +303,7 @@ def test_a_change_committed_while_waiting_is_computed_afresh(app, station, db_ur
     assert started.wait(30)
     second = _in_thread(app, results, "second", "k", lambda: calls.append("new") or ("new",))
     second.join(0.3)
-    other_pc = create_engine(db_url)
-    try:
-        with other_pc.begin() as conn:
-            conn.execute(text("UPDATE customer SET email_addresses = '' WHERE code = 'C1'"))
-    finally:
-        other_pc.dispose()
+    commit_elsewhere(db_url, "UPDATE customer SET email_addresses = '' WHERE code = 'C1'")
     release.set()
     first.join(30), second.join(30)
     assert results == {"first": ("old",), "second": ("new",)}
