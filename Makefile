@@ -1,5 +1,6 @@
 # Two commands for a newcomer: `make run` serves the app, `make test` runs the tests.
-# `make test-pg` runs the tests on a throw-away PostgreSQL cluster (.ci/pg.sh).
+# `make test-pg` runs the tests on a throw-away PostgreSQL cluster (.ci/pg.sh); `make test-all`
+# runs both suites side by side (what CI runs: on two cores, about a third less time).
 # VENV=/path/to/venv uses an existing virtualenv as it is (nothing installed into it).
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +10,7 @@ DEV := $(if $(filter .venv,$(VENV)),$(VENV)/.dev-installed)
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test test-pg db bench clean guide-images
+.PHONY: run test test-pg test-all db bench clean guide-images
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,11 @@ test: $(DEV) tests/axe/node_modules/axe-core/axe.min.js
 
 test-pg: $(DEV) tests/axe/node_modules/axe-core/axe.min.js
 	.ci/pg.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Both suites at once, each one's output printed whole when it ends; -k: one failing suite does
+# not stop the other. The shared prerequisites (virtualenv, axe-core) are made once, first.
+test-all:
+	$(MAKE) -j2 -k --output-sync=target test test-pg
 
 # The guide's screenshots (docs/img), retaken by the accessibility test; commit the result.
 guide-images: $(VENV)/.dev-installed tests/axe/node_modules/axe-core/axe.min.js
