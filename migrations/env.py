@@ -4,6 +4,7 @@ from logging.config import fileConfig
 from flask import current_app
 
 from alembic import context
+from sqlalchemy import event
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -97,6 +98,9 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            _migrate_sqlite(connection, conf_args)
+            return
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -105,6 +109,46 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+
+
+def _migrate_sqlite(connection, conf_args):
+    """Run the migrations on SQLite as one transaction, with foreign keys checked at the end.
+
+    SQLite changes most of a table (a column dropped, a constraint) by building a new table and
+    dropping the old one (Alembic's batch mode). With foreign keys enforced, as the app's
+    connections have them, dropping a table other rows point at (runs, companies) fails half-way;
+    and the sqlite3 module runs DDL outside any transaction, so a failure left the database half
+    migrated under the old revision. SQLite's own procedure for schema changes
+    (sqlite.org/lang_altertable.html) is followed instead: foreign keys off, everything in one
+    transaction, ``PRAGMA foreign_key_check`` before the commit (any dangling reference rolls it
+    all back). The connection is dropped afterwards, never handed back to the app without them.
+    """
+    driver = connection.connection.dbapi_connection
+    isolation = driver.isolation_level
+    connection.commit()                       # nothing open: the pragma only works outside one
+    driver.isolation_level = None             # the module begins nothing by itself: we do
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+
+    def begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")   # the write lock now: no other writer mid-way
+
+    event.listen(connection, "begin", begin)
+    try:
+        context.configure(connection=connection, target_metadata=get_metadata(),
+                          transactional_ddl=True, **conf_args)
+        with context.begin_transaction():
+            context.run_migrations()
+            dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if dangling:
+                raise RuntimeError(
+                    "migration left rows pointing at missing ones (table, rowid, parent): "
+                    + ", ".join(f"{table} {rowid} -> {parent}"
+                                for table, rowid, parent, _ in dangling[:10]))
+    finally:
+        event.remove(connection, "begin", begin)
+        driver.isolation_level = isolation
+        connection.invalidate()               # the pool's next connection has foreign keys on
 
 
 if context.is_offline_mode():
