@@ -4,7 +4,7 @@ from logging.config import fileConfig
 from flask import current_app
 
 from alembic import context
-from sqlalchemy import event
+from sqlalchemy import event, exc
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -121,7 +121,8 @@ def _migrate_sqlite(connection, conf_args):
     migrated under the old revision. SQLite's own procedure for schema changes
     (sqlite.org/lang_altertable.html) is followed instead: foreign keys off, everything in one
     transaction, ``PRAGMA foreign_key_check`` before the commit (any dangling reference rolls it
-    all back). The connection is dropped afterwards, never handed back to the app without them.
+    all back). A database error (busy, read-only, disk full) is said in one line, never a trace.
+    The connection is dropped afterwards, never handed back to the app without them.
     """
     driver = connection.connection.dbapi_connection
     isolation = driver.isolation_level
@@ -131,7 +132,10 @@ def _migrate_sqlite(connection, conf_args):
     connection.commit()
 
     def begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")   # the write lock now: no other writer mid-way
+        # Deferred: nothing to migrate takes no write lock (`make run` while an import writes).
+        # SQLite does not wait to turn a read into a write: with another writer at work, a
+        # migration with something to do fails at once, whole, and says so.
+        conn.exec_driver_sql("BEGIN")
 
     event.listen(connection, "begin", begin)
     try:
@@ -145,6 +149,9 @@ def _migrate_sqlite(connection, conf_args):
                     "migration left rows pointing at missing ones (table, rowid, parent): "
                     + ", ".join(f"{table} {rowid} -> {parent}"
                                 for table, rowid, parent, _ in dangling[:10]))
+    except exc.OperationalError as error:  # busy, read-only, disk full: all of it undone
+        raise RuntimeError(f"nothing was changed: {error.orig} (when another program is writing "
+                           "to the database, an import or a run, try again once it ends)") from error
     finally:
         event.remove(connection, "begin", begin)
         driver.isolation_level = isolation

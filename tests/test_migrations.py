@@ -8,6 +8,7 @@ old revision (migrations/env.py). These tests hold rows in every table the first
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -38,15 +39,12 @@ def _tables() -> list[str]:
                   if name != "alembic_version")
 
 
-def _content(tables: list[str]) -> dict[str, list[tuple]]:
-    """Every row of these tables, in the columns the first revision already had, by id."""
+def _content(columns: dict[str, list[str]]) -> dict[str, list[tuple]]:
+    """Every row of these tables, in these columns (those the first revision already had)."""
     with db.engine.connect() as conn:
         return {table: sorted(tuple(row) for row in conn.execute(
-            text(f'SELECT {", ".join(_FIRST_COLUMNS[table])} FROM "{table}"')))
-            for table in tables}
-
-
-_FIRST_COLUMNS: dict[str, list[str]] = {}
+            text(f'SELECT {", ".join(names)} FROM "{table}"')))
+            for table, names in columns.items()}
 
 
 @pytest.fixture
@@ -66,19 +64,18 @@ def test_down_to_the_first_revision_and_up_again_keeps_every_row(station_with_hi
         assert _revision() == HEAD
         downgrade(revision=FIRST)
         assert _revision() == FIRST
-        first_tables = _tables()
-        for table in first_tables:
-            _FIRST_COLUMNS[table] = sorted(c["name"] for c in inspect(db.engine).get_columns(table))
+        columns = {table: sorted(c["name"] for c in inspect(db.engine).get_columns(table))
+                   for table in _tables()}
         db.engine.dispose()
         upgrade()
         assert _revision() == HEAD
-        before_down_again = _content(first_tables)
+        before_down_again = _content(columns)
         assert before_down_again["outbox_line"] and before_down_again["run"] \
             and before_down_again["invoice"] and before_down_again["user"]
         downgrade(revision=FIRST)
-        assert _content(first_tables) == before_down_again
+        assert _content(columns) == before_down_again
         upgrade()
-        assert _content(first_tables) == before_down_again
+        assert _content(columns) == before_down_again
         if not ON_POSTGRESQL:
             with db.engine.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
@@ -100,11 +97,7 @@ def test_a_failing_migration_changes_nothing(station_with_history, db_path):
             conn.commit()
         db.engine.dispose()
         tables, schema = _tables(), _schema()
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "db", "downgrade", "0008_smtp_oauth"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{db_path}",
-             "APPLIANCE_INSTANCE": app.instance_path})
+    done = _flask_db(app, db_path, "downgrade", "0008_smtp_oauth")
     assert done.returncode == 1, done.stderr
     assert "Running downgrade 0010_plan_index" in done.stderr          # it did start
     assert "migration left rows pointing at missing ones" in done.stderr
@@ -113,6 +106,40 @@ def test_a_failing_migration_changes_nothing(station_with_history, db_path):
     with app.app_context():
         assert _revision() == HEAD
         assert _tables() == tables and _schema() == schema
+
+
+@pytest.mark.sqlite_only
+def test_while_another_program_writes_nothing_to_do_passes_and_a_change_waits_its_turn(
+        station_with_history, db_path):
+    """Another process holds the write lock (an import, a run): `flask db upgrade` with nothing
+    to do still passes (`make run` runs it every time); a downgrade says the database is busy in
+    one line, exits 1 and changes nothing."""
+    app = station_with_history
+    with app.app_context():
+        schema = _schema()
+    writer = sqlite3.connect(db_path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        upgraded = _flask_db(app, db_path, "upgrade")
+        assert upgraded.returncode == 0, upgraded.stderr
+        downgraded = _flask_db(app, db_path, "downgrade", "0009_skip_retention")
+    finally:
+        writer.rollback()
+        writer.close()
+    assert downgraded.returncode == 1
+    assert "nothing was changed: database is locked" in downgraded.stderr
+    assert "try again once it ends" in downgraded.stderr and "Traceback" not in downgraded.stderr
+    with app.app_context():
+        assert _revision() == HEAD and _schema() == schema
+
+
+def _flask_db(app, db_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`flask db ARGS` as staff run it, on this test's database."""
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "db", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{db_path}",
+             "APPLIANCE_INSTANCE": app.instance_path})
 
 
 def _schema() -> list[tuple]:
